@@ -1,0 +1,74 @@
+"""Exceptions raised by dropcopy_client.
+
+::
+
+    DropCopyError
+    ├── ConfigError(ValueError)          a configuration file or value is wrong: names file, key and value
+    ├── KeyFileError(ValueError)         a CME key file is malformed or has no usable key: names file, line, column
+    │   └── KeyExpiredError              the only key for a session has expired: names session, key id, date
+    ├── LogonRejectedError               CME (or the simulator) refused the logon: .session, .text (tag 58)
+    ├── SessionError                     a session-level failure: .session
+    │   └── UnrecoverableGapError        a sequence range cannot be recovered: .begin, .end
+    ├── MessageError(ValueError)         a received message cannot be decoded: .raw (redacted), .reason
+    └── HandlerError                     a user handler raised; __cause__ is the user's exception
+
+Synchronous calls raise these. Failures while streaming become events instead (there is no caller to raise
+to); the event types carry the same information. No exception ever carries a secret key or a signature.
+"""
+
+from __future__ import annotations
+
+
+class DropCopyError(Exception):
+    """Base class of every error raised by dropcopy_client."""
+
+
+class ConfigError(DropCopyError, ValueError):
+    """A configuration value is missing or wrong."""
+
+
+class KeyFileError(DropCopyError, ValueError):
+    """A CME key file (or the DROPCOPY_* variables) cannot be used."""
+
+
+class KeyExpiredError(KeyFileError):
+    """Every key for the session has expired; the session is refused before any connection."""
+
+
+class LogonRejectedError(DropCopyError):
+    """The counterparty answered our Logon with a Logout (or closed the connection)."""
+
+    def __init__(self, session: str, text: str) -> None:
+        self.session = session
+        self.text = text
+        super().__init__(f"logon rejected for session {session}: {text!r}")
+
+
+class SessionError(DropCopyError):
+    """A session-level failure."""
+
+    def __init__(self, session: str, message: str) -> None:
+        self.session = session
+        super().__init__(f"{session}: {message}")
+
+
+class UnrecoverableGapError(SessionError):
+    """Messages ``begin``..``end`` of a session cannot be recovered (for example beyond CME's 48-hour window)."""
+
+    def __init__(self, session: str, begin: int, end: int, reason: str) -> None:
+        self.begin = begin
+        self.end = end
+        super().__init__(session, f"messages {begin}..{end} are unrecoverable: {reason}")
+
+
+class MessageError(DropCopyError, ValueError):
+    """A received message could not be decoded; ``raw`` is kept, with secrets redacted."""
+
+    def __init__(self, reason: str, raw: bytes) -> None:
+        self.reason = reason
+        self.raw = raw
+        super().__init__(reason)
+
+
+class HandlerError(DropCopyError):
+    """A user handler raised; the original exception is ``__cause__``."""
