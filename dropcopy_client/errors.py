@@ -9,11 +9,12 @@
     ├── LogonRejectedError               CME (or the simulator) refused the logon: .session, .text (tag 58)
     ├── SessionError                     a session-level failure: .session
     │   └── UnrecoverableGapError        a sequence range cannot be recovered: .begin, .end
-    ├── MessageError(ValueError)         a received message cannot be decoded: .raw (redacted), .reason
+    ├── DecodeError(ValueError)          a message cannot be decoded (strict decoding): .raw (redacted), .reason
     └── HandlerError                     a user handler raised; __cause__ is the user's exception
 
 Synchronous calls raise these. Failures while streaming become events instead (there is no caller to raise
-to); the event types carry the same information. No exception ever carries a secret key or a signature.
+to); the event types carry the same information (a
+``MessageError`` event for what ``DecodeError`` would say). No exception ever carries a secret key or a signature.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class UnrecoverableGapError(SessionError):
         super().__init__(session, f"messages {begin}..{end} are unrecoverable: {reason}")
 
 
-class MessageError(DropCopyError, ValueError):
+class DecodeError(DropCopyError, ValueError):
     """A received message could not be decoded; ``raw`` is kept, with secrets redacted."""
 
     def __init__(self, reason: str, raw: bytes) -> None:
