@@ -25,9 +25,10 @@ def canonical_logon(fields: Mapping[int, str]) -> str:
 
 def decode_secret(secret_key: str) -> bytes:
     """Decode a base64url secret key (padding optional). Raises :class:`SigningError` without echoing it."""
-    padded = secret_key.strip() + "=" * (-len(secret_key.strip()) % 4)
+    text = secret_key.strip()
+    padded = text + "=" * (-len(text) % 4)
     try:
-        key = base64.urlsafe_b64decode(padded.encode("ascii"))
+        key = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raise SigningError("secret key is not valid base64url text") from None
     if not key:
@@ -36,7 +37,7 @@ def decode_secret(secret_key: str) -> bytes:
 
 
 def sign(secret_key: str, canonical: str) -> str:
-    """HMAC-SHA256 of ``canonical`` under the base64url-decoded ``secret_key``; base64url, no padding (43 chars)."""
+    """HMAC-SHA256 of ``canonical`` under the decoded ``secret_key``: base64url, no padding (43 chars)."""
     mac = hmac.HMAC(decode_secret(secret_key), hashes.SHA256())
     mac.update(canonical.encode("ascii"))
     return base64.urlsafe_b64encode(mac.finalize()).decode("ascii").rstrip("=")
