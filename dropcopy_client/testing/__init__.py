@@ -1,0 +1,93 @@
+"""Testing tools: a CME-like Drop Copy 4.0 simulator on loopback TCP and scripted payload builders.
+
+Usable by this project's tests, by ``dropcopy demo`` and by users' own test suites::
+
+    from dropcopy_client.testing import Simulator, SimSession, ScriptedSession, ESZ6, BUY
+
+    session = SimSession("ABCDEFN")
+    with Simulator({"AKID...": "secret..."}, sessions=[session]) as sim:
+        host, port = sim.endpoint(session)
+        ...  # point the client at host:port, then
+        src = ScriptedSession()
+        order = src.order(ESZ6, account="ACCT1", side=BUY, qty=2, price="4500.25")
+        sim.send_many(session, [order.ack(), order.fill()])
+
+See docs/guides/simulator.md.
+"""
+
+from dropcopy_client.testing._builders import (
+    BUY,
+    DEMO_NET_POSITIONS,
+    ESH7,
+    ESZ6,
+    ESZ6_ESH7,
+    SELL,
+    ZNH7,
+    AffectedOrder,
+    FillRecord,
+    InnerHeader,
+    Instrument,
+    Order,
+    OrderFlow,
+    ScriptedSession,
+    SpreadFlow,
+    cancel_ack,
+    demo_script,
+    elimination,
+    exec_ref_id,
+    execution_report,
+    fill,
+    modify_ack,
+    new_order_ack,
+    order_mass_action_report,
+    order_reject,
+    trade_bust,
+    trade_correction,
+)
+from dropcopy_client.testing._clock import ManualClock, format_ts, parse_ts
+from dropcopy_client.testing._logon import LogonCheck, LogonRequest, SimKey, validate_logon
+from dropcopy_client.testing._simulator import Simulator, SimulatorError
+from dropcopy_client.testing._state import Rejection, SimSession
+from dropcopy_client.testing._texts import Texts
+
+__all__ = [
+    "BUY",
+    "DEMO_NET_POSITIONS",
+    "ESH7",
+    "ESZ6",
+    "ESZ6_ESH7",
+    "SELL",
+    "ZNH7",
+    "AffectedOrder",
+    "FillRecord",
+    "InnerHeader",
+    "Instrument",
+    "LogonCheck",
+    "LogonRequest",
+    "ManualClock",
+    "Order",
+    "OrderFlow",
+    "Rejection",
+    "ScriptedSession",
+    "SimKey",
+    "SimSession",
+    "Simulator",
+    "SimulatorError",
+    "SpreadFlow",
+    "Texts",
+    "cancel_ack",
+    "demo_script",
+    "elimination",
+    "exec_ref_id",
+    "execution_report",
+    "fill",
+    "format_ts",
+    "modify_ack",
+    "new_order_ack",
+    "order_mass_action_report",
+    "order_reject",
+    "parse_ts",
+    "trade_bust",
+    "trade_correction",
+    "validate_logon",
+]
