@@ -1,0 +1,6 @@
+"""The only package that imports ``quickfix``. Everything above it talks to :class:`Engine`."""
+
+from dropcopy_client._engine._app import ADMIN_IN, ADMIN_OUT, APP, LOGON, LOGOUT, NOTICE
+from dropcopy_client._engine._engine import Engine, dictionary_path
+
+__all__ = ["ADMIN_IN", "ADMIN_OUT", "APP", "LOGON", "LOGOUT", "NOTICE", "Engine", "dictionary_path"]

@@ -1,0 +1,72 @@
+"""Session-level events: what happens to the connections, as opposed to the business messages they carry.
+
+Business events (execution reports and friends) live in ``_messages``. Every event here is frozen and
+names the session it concerns as ``"<SenderCompID>:<segment>"`` (segment ``G`` for a CGW target).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import attrs
+
+
+class SessionState(enum.Enum):
+    """Life cycle of one drop copy FIX session."""
+
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    LOGON_SENT = "logon sent"
+    LOGGED_ON = "logged on"
+    RECOVERING = "recovering"
+    LOGGING_OUT = "logging out"
+    STOPPED = "stopped"
+    #: CME refused our credentials: the session does not retry until the user acts (CME closes the port
+    #: after five bad logons inside 60 seconds, and only a phone call reopens it).
+    LOCKED_OUT = "locked out"
+
+
+@attrs.frozen
+class SessionEvent:
+    """A session changed state."""
+
+    group: str
+    session: str
+    state: SessionState
+    previous: SessionState
+    at: dt.datetime
+    endpoint: str | None = None
+    text: str | None = None
+
+
+@attrs.frozen
+class LogonRejected:
+    """The counterparty answered our Logon with a Logout (tag 58 in ``text``). The session is locked out."""
+
+    group: str
+    session: str
+    text: str
+    at: dt.datetime
+    next_expected_seq: int | None = None
+
+
+@attrs.frozen
+class KeyExpiryWarning:
+    """The key chosen for a session expires within 28 days: download and install a new one."""
+
+    group: str
+    session: str
+    access_key_id: str
+    expires: dt.date
+    days_left: int
+
+
+@attrs.frozen
+class HandlerFailed:
+    """A user handler raised. The event stream and the session keep running."""
+
+    handler: str
+    event_type: str
+    error: str
+    exception: BaseException = attrs.field(repr=False, eq=False)

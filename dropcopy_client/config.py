@@ -1,0 +1,365 @@
+"""Configuration: attrs objects, loadable from TOML, validated at load with errors that name file, key and value.
+
+Secrets never live here: a group names a CME key file, or says ``key_env = true`` to read the
+``DROPCOPY_ACCESS_KEY_ID`` / ``DROPCOPY_SECRET_KEY`` environment variables.
+
+Example::
+
+    [client]
+    data_dir = "var/dropcopy"
+    app_name = "RiskHub"        # 1603
+    app_version = "1.0"         # 1604
+    app_vendor = "Acme"         # 1605
+    location = "US,IL"          # 142
+    heartbeat = 30
+
+    [[group]]
+    name = "clearing"
+    key_file = "keys/dropcopy-keys.txt"
+    environment = "production"
+    operator = "OPS1"
+
+    [[group.target]]
+    kind = "cgw"
+    sender_comp_id = "ABCDEFN"
+    primary = "10.1.1.1:11000"
+    backup = "10.1.2.1:11000"
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from dropcopy_client.errors import ConfigError
+
+ENVIRONMENTS = ("production", "cert", "newrelease")
+_COMP_ID = re.compile(r"^[A-Z0-9]{6}N$")
+_OPERATOR = re.compile(r"^[A-Za-z0-9_\-:@.]{2,18}$")
+_SEGMENT = re.compile(r"^[0-9]{1,3}$")
+
+
+@attrs.frozen
+class Endpoint:
+    """A gateway address. IPv4 literals only: QuickFIX resolves names with a non-reentrant call."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str, *, where: str = "endpoint") -> Endpoint:
+        host, sep, port = str(text).rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ConfigError(f'{where}: {text!r} is not host:port (for example "10.1.1.1:11000")')
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            if host != "localhost":
+                raise ConfigError(
+                    f"{where}: host {host!r} is not an IPv4 address; QuickFIX needs IP literals"
+                ) from None
+            host = "127.0.0.1"
+        number = int(port)
+        if not 0 < number < 65536:
+            raise ConfigError(f"{where}: port {number} is out of range 1-65535")
+        return cls(host, number)
+
+
+@attrs.frozen
+class SessionEndpoints:
+    """The primary and optional backup gateway of one FIX session."""
+
+    primary: Endpoint
+    backup: Endpoint | None = None
+
+
+@attrs.frozen
+class TargetConfig:
+    """A drop copy target session: a CGW target (one session, 57=G) or an MSGW target (one session per segment)."""
+
+    kind: Literal["cgw", "msgw"]
+    sender_comp_id: str
+    #: segment id -> endpoints; a CGW target has exactly one entry, keyed "G"
+    segments: Mapping[str, SessionEndpoints]
+
+
+@attrs.frozen
+class GroupConfig:
+    """A drop copy group: its credentials, operator id and target sessions."""
+
+    name: str
+    operator: str
+    targets: tuple[TargetConfig, ...]
+    key_file: Path | None = None
+    key_env: bool = False
+    environment: str | None = None
+
+
+@attrs.frozen
+class ClientConfig:
+    """Everything a :class:`~dropcopy_client.DropCopyClient` needs."""
+
+    groups: tuple[GroupConfig, ...]
+    data_dir: Path = Path("var/dropcopy")
+    app_name: str = "dropcopy_client"
+    app_version: str = "0.1"
+    app_vendor: str = "dropcopy"
+    location: str = "US,IL"
+    heartbeat: int = 30
+    #: seconds between reconnect attempts (QuickFIX ReconnectInterval; initiator-wide)
+    reconnect_interval: int = 5
+    #: seconds to wait for a Logon answer before the engine disconnects
+    logon_timeout: int = 10
+    source: str = "<python>"
+
+
+def cgw_target(
+    sender_comp_id: str, primary: str | Endpoint, backup: str | Endpoint | None = None
+) -> TargetConfig:
+    """Build a CGW target from Python (the TOML loader uses the same validation)."""
+    where = f"CGW target {sender_comp_id}"
+    return TargetConfig(
+        "cgw",
+        _check_comp_id(sender_comp_id, where),
+        {"G": SessionEndpoints(_endpoint(primary, where), _endpoint(backup, where) if backup else None)},
+    )
+
+
+def msgw_target(
+    sender_comp_id: str, segments: Mapping[str, tuple[str | Endpoint, str | Endpoint | None]]
+) -> TargetConfig:
+    """Build an MSGW target from Python: ``segments`` maps segment id -> (primary, backup)."""
+    where = f"MSGW target {sender_comp_id}"
+    built: dict[str, SessionEndpoints] = {}
+    for seg, (primary, backup) in segments.items():
+        _check_segment(str(seg), where)
+        built[str(seg)] = SessionEndpoints(
+            _endpoint(primary, where), _endpoint(backup, where) if backup else None
+        )
+    if not built:
+        raise ConfigError(f"{where}: at least one market segment is required")
+    return TargetConfig("msgw", _check_comp_id(sender_comp_id, where), built)
+
+
+def _endpoint(value: str | Endpoint, where: str) -> Endpoint:
+    return value if isinstance(value, Endpoint) else Endpoint.parse(value, where=where)
+
+
+def _check_comp_id(value: str, where: str) -> str:
+    if not isinstance(value, str) or len(value) != 7:
+        raise ConfigError(f"{where}: sender_comp_id {value!r} must be 7 characters (session+firm+'N')")
+    if value[-1] != "N":
+        raise ConfigError(
+            f"{where}: sender_comp_id {value!r} must end with the fault tolerance indicator 'N' (Drop Copy 4.0)"
+        )
+    if not _COMP_ID.match(value):
+        raise ConfigError(f"{where}: sender_comp_id {value!r} must be upper-case letters and digits")
+    return value
+
+
+def _check_segment(value: str, where: str) -> None:
+    if not _SEGMENT.match(value):
+        raise ConfigError(f'{where}: market segment id {value!r} must be 1-3 digits (e.g. "84")')
+
+
+# ---------------------------------------------------------------------------------------------- TOML loading
+
+_CLIENT_KEYS = {
+    "data_dir",
+    "app_name",
+    "app_version",
+    "app_vendor",
+    "location",
+    "heartbeat",
+    "reconnect_interval",
+    "logon_timeout",
+}
+_GROUP_KEYS = {"name", "key_file", "key_env", "environment", "operator", "target"}
+_TARGET_KEYS = {"kind", "sender_comp_id", "primary", "backup", "segments"}
+
+
+def load_config(path: str | os.PathLike[str]) -> ClientConfig:
+    """Load and validate a TOML configuration file. Relative paths in it are relative to the file."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read configuration ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    return config_from_dict(data, source=str(file), base=file.parent)
+
+
+def config_from_dict(
+    data: Mapping[str, Any], *, source: str = "<dict>", base: Path | None = None
+) -> ClientConfig:
+    """Validate a configuration already parsed from TOML (or built in Python)."""
+    base = base or Path.cwd()
+    unknown = set(data) - {"client", "group"}
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown top-level key(s) {sorted(unknown)}; expected [client] and [[group]]"
+        )
+    client = data.get("client", {})
+    _no_unknown(client, _CLIENT_KEYS, f"{source} [client]")
+    where = f"{source} [client]"
+    heartbeat = _int(client, "heartbeat", 30, where)
+    if not 5 <= heartbeat <= 60:
+        raise ConfigError(f"{where} heartbeat = {heartbeat}: CME accepts 5-60 seconds (30 recommended)")
+    location = _str(client, "location", "US,IL", where)
+    if not location or not location.isascii():
+        raise ConfigError(
+            f'{where} location = {location!r}: 142 SenderLocationID must be ASCII, e.g. "US,IL"'
+        )
+    app_fields = {}
+    for key, limit, default in (
+        ("app_name", 30, "dropcopy_client"),
+        ("app_version", 10, "0.1"),
+        ("app_vendor", 10, "dropcopy"),
+    ):
+        value = _str(client, key, default, where)
+        if not value or len(value) > limit or not value.isascii():
+            raise ConfigError(f"{where} {key} = {value!r}: must be 1-{limit} ASCII characters")
+        app_fields[key] = value
+    data_dir = Path(_str(client, "data_dir", "var/dropcopy", where))
+    groups_raw = data.get("group", [])
+    if not isinstance(groups_raw, list) or not groups_raw:
+        raise ConfigError(f"{source}: at least one [[group]] is required")
+    groups = tuple(_group(g, i, source, base) for i, g in enumerate(groups_raw))
+    seen: dict[tuple[str, str], str] = {}
+    names: set[str] = set()
+    for group in groups:
+        if group.name in names:
+            raise ConfigError(f"{source}: group name {group.name!r} is used twice")
+        names.add(group.name)
+        for target in group.targets:
+            for seg in target.segments:
+                ident = (target.sender_comp_id, seg)
+                if ident in seen:
+                    raise ConfigError(
+                        f"{source}: session {target.sender_comp_id} segment {seg} appears in groups "
+                        f"{seen[ident]!r} and {group.name!r}; each target session belongs to one group"
+                    )
+                seen[ident] = group.name
+    return ClientConfig(
+        groups=groups,
+        data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
+        heartbeat=heartbeat,
+        location=location,
+        reconnect_interval=_int(client, "reconnect_interval", 5, where),
+        logon_timeout=_int(client, "logon_timeout", 10, where),
+        source=source,
+        **app_fields,
+    )
+
+
+def _group(raw: Any, index: int, source: str, base: Path) -> GroupConfig:
+    where = f"{source} [[group]] #{index + 1}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table")
+    _no_unknown(raw, _GROUP_KEYS, where)
+    name = _str(raw, "name", None, where)
+    where = f"{source} group {name!r}"
+    operator = _str(raw, "operator", None, where)
+    if not _OPERATOR.match(operator):
+        raise ConfigError(
+            f"{where} operator = {operator!r}: 50 SenderSubID must be 2-18 characters of A-Z a-z 0-9 _ - : @ ."
+        )
+    environment = raw.get("environment")
+    if environment is not None and str(environment).lower() not in ENVIRONMENTS:
+        raise ConfigError(f"{where} environment = {environment!r}: expected one of {', '.join(ENVIRONMENTS)}")
+    key_env = raw.get("key_env", False)
+    if not isinstance(key_env, bool):
+        raise ConfigError(f"{where} key_env = {key_env!r}: must be true or false")
+    key_file = raw.get("key_file")
+    if key_file is None and not key_env:
+        raise ConfigError(f'{where}: set key_file = "path" or key_env = true (DROPCOPY_* variables)')
+    if key_file is not None and key_env:
+        raise ConfigError(f"{where}: key_file and key_env are exclusive; choose one")
+    targets_raw = raw.get("target", [])
+    if not isinstance(targets_raw, list) or not targets_raw:
+        raise ConfigError(f"{where}: at least one [[group.target]] is required")
+    targets = tuple(_target(t, i, where) for i, t in enumerate(targets_raw))
+    path = None
+    if key_file is not None:
+        path = Path(str(key_file))
+        path = path if path.is_absolute() else base / path
+    return GroupConfig(
+        name=name,
+        operator=operator,
+        targets=targets,
+        key_file=path,
+        key_env=key_env,
+        environment=str(environment).lower() if environment is not None else None,
+    )
+
+
+def _target(raw: Any, index: int, group_where: str) -> TargetConfig:
+    where = f"{group_where} target #{index + 1}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table")
+    _no_unknown(raw, _TARGET_KEYS, where)
+    kind = _str(raw, "kind", None, where)
+    comp = _str(raw, "sender_comp_id", None, where)
+    where = f"{group_where} target {comp!r}"
+    if kind == "cgw":
+        if "segments" in raw:
+            raise ConfigError(f"{where}: a CGW target has primary/backup, not segments")
+        if "primary" not in raw:
+            raise ConfigError(f'{where}: primary = "host:port" is required')
+        return cgw_target(comp, _str(raw, "primary", None, where), raw.get("backup"))
+    if kind == "msgw":
+        if "primary" in raw or "backup" in raw:
+            raise ConfigError(
+                f'{where}: an MSGW target lists segments = {{ "84" = {{ primary = ..., backup = ... }} }}'
+            )
+        segs = raw.get("segments")
+        if not isinstance(segs, dict) or not segs:
+            raise ConfigError(f"{where}: segments must be a table of segment id -> {{ primary, backup }}")
+        pairs: dict[str, tuple[str, str | None]] = {}
+        for seg, value in segs.items():
+            swhere = f"{where} segment {seg!r}"
+            if not isinstance(value, dict):
+                raise ConfigError(f'{swhere}: must be {{ primary = "host:port", backup = "host:port" }}')
+            _no_unknown(value, {"primary", "backup"}, swhere)
+            pairs[seg] = (_str(value, "primary", None, swhere), value.get("backup"))
+        return msgw_target(comp, pairs)
+    raise ConfigError(f'{where} kind = {kind!r}: expected "cgw" or "msgw"')
+
+
+def _no_unknown(table: Any, allowed: set[str], where: str) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table")
+    unknown = set(table) - allowed
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+
+
+def _str(table: Mapping[str, Any], key: str, default: str | None, where: str) -> str:
+    if key not in table:
+        if default is None:
+            raise ConfigError(f"{where}: {key} is required")
+        return default
+    value = table[key]
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} {key} = {value!r}: must be a string")
+    return value
+
+
+def _int(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{where} {key} = {value!r}: must be an integer")
+    return value
