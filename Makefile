@@ -1,0 +1,46 @@
+# Two commands do all set-up on a fresh machine (Python 3.11 and a C++ compiler):
+#   make demo    run the demo against the embedded CME-like simulator
+#   make test    lint, type-check and run the whole test suite
+# Both create or refresh .venv. QuickFIX ships no wheels: the first install compiles it (~10 minutes).
+# When ../shared/wheels exists (our CI and dev machines) pip also looks there and skips the compile.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+WHEELS := $(wildcard ../shared/wheels)
+FIND_LINKS := $(if $(WHEELS),--find-links $(WHEELS),)
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench docs clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "Installing dependencies (quickfix compiles for ~10 minutes the first time unless a wheel is found)..."
+	$(BIN)/python -m pip install --quiet $(FIND_LINKS) -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/dropcopy demo
+
+test: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check dropcopy_client tests bench examples
+	$(BIN)/ruff format --check dropcopy_client tests bench examples
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+docs: $(STAMP)
+	$(BIN)/python -m dropcopy_client._docgen --write docs/reference/messages.md
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

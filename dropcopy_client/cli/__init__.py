@@ -1,0 +1,23 @@
+"""The ``dropcopy`` command line. The library never prints; this module does."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from dropcopy_client.cli.demo import demo
+from dropcopy_client.cli.keys import keys
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.version_option(package_name="dropcopy-client")
+def main(verbose: int) -> None:
+    """CME Globex Drop Copy 4.0 client."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+main.add_command(keys)
+main.add_command(demo)

@@ -1,0 +1,140 @@
+"""Delivery: typed events off the engine thread, complete and in order, robust to failing handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from dropcopy_client import DropCopyClient, ExecutionReport, Fill, HandlerFailed, MessageError, OrderAck
+from dropcopy_client.testing import BUY, ESZ6, SELL, ZNH7, ScriptedSession, Simulator
+from tests.integration.conftest import SESSION, Collector
+
+pytestmark = pytest.mark.integration
+
+
+def _fills(count: int) -> list[bytes]:
+    src = ScriptedSession()
+    out: list[bytes] = []
+    while len(out) < count:
+        order = src.order(
+            ESZ6 if len(out) % 2 else ZNH7,
+            account="ACCT1",
+            side=BUY if len(out) % 3 else SELL,
+            qty=1,
+            price="100",
+        )
+        out.append(order.fill(1))
+    return out
+
+
+def test_a_thousand_reports_arrive_complete_and_in_order(
+    make_client: Callable[..., DropCopyClient], sim: Simulator
+) -> None:
+    client = make_client()
+    seen = Collector(client)
+    engine_threads: set[str] = set()
+    client.on_fill(lambda _: engine_threads.add(threading.current_thread().name))
+    client.start(wait=15)
+    inners = _fills(1000)
+    seqs = sim.send_many(SESSION, inners)
+
+    fills = seen.wait_count(Fill, 1000, timeout=60)
+    assert len(fills) == 1000
+    assert [f.delivery.seq_num for f in fills] == list(seqs)
+    sent_ids = [dict(_fields(inner))[17] for inner in inners]
+    assert [f.exec_id for f in fills] == sent_ids
+    assert engine_threads == {"dropcopy-dispatcher"}
+    assert not seen.of(MessageError)
+    assert client.status()[0].messages == 1000
+
+
+def _fields(inner: bytes) -> list[tuple[int, str]]:
+    from dropcopy_client._wire import parse_frame
+
+    return [(tag, value.decode()) for tag, value in parse_frame(inner)]
+
+
+def test_a_failing_handler_is_reported_and_the_stream_goes_on(
+    make_client: Callable[..., DropCopyClient], sim: Simulator
+) -> None:
+    client = make_client()
+    seen = Collector(client)
+    calls: list[str] = []
+
+    @client.on_execution
+    def explode(event: ExecutionReport) -> None:
+        calls.append(event.exec_id)
+        raise ValueError("handler bug")
+
+    client.start(wait=15)
+    src = ScriptedSession()
+    order = src.order(ESZ6, account="ACCT1", side=BUY, qty=2, price="4500.25")
+    sim.send_many(SESSION, [order.ack(), order.fill(1), order.fill(1)])
+    failures = seen.wait_count(HandlerFailed, 3)
+    assert len(failures) == 3 and len(calls) == 3
+    assert failures[0].handler.endswith("explode") and "handler bug" in failures[0].error
+    assert isinstance(seen.of(ExecutionReport)[0], OrderAck)
+    assert client.status()[0].state.value == "logged on"
+
+
+def test_blocking_iterator_sees_the_same_ordered_stream(
+    make_client: Callable[..., DropCopyClient], sim: Simulator
+) -> None:
+    client = make_client()
+    client.start(wait=15)
+    stream = client.events(timeout=10)
+    src = ScriptedSession()
+    order = src.order(ESZ6, account="ACCT1", side=BUY, qty=3, price="4500.25")
+    sim.send_many(SESSION, [order.ack(), order.fill(1), order.fill(2)])
+    got: list[ExecutionReport] = []
+    for event in stream:
+        if isinstance(event, ExecutionReport):
+            got.append(event)
+        if len(got) == 3:
+            break
+    assert [type(e).__name__ for e in got] == ["OrderAck", "Fill", "Fill"]
+    assert [e.cum_qty for e in got] == [0, 1, 3]
+
+
+def test_async_stream_yields_events_and_ends_when_the_client_stops(
+    make_client: Callable[..., DropCopyClient], sim: Simulator
+) -> None:
+    client = make_client()
+    client.start(wait=15)
+
+    async def consume() -> list[object]:
+        out: list[object] = []
+        stream = client.stream()
+        src = ScriptedSession()
+        order = src.order(ESZ6, account="ACCT1", side=BUY, qty=1, price="1")
+        sim.send_many(SESSION, [order.ack(), order.fill(1)])
+        async for event in stream:
+            out.append(event)
+            if isinstance(event, Fill):
+                await asyncio.get_running_loop().run_in_executor(None, client.stop)
+        return out
+
+    events = asyncio.run(asyncio.wait_for(consume(), 30))
+    assert any(isinstance(e, OrderAck) for e in events) and any(isinstance(e, Fill) for e in events)
+
+
+def test_a_malformed_inner_message_becomes_an_error_event_and_the_session_continues(
+    make_client: Callable[..., DropCopyClient], sim: Simulator
+) -> None:
+    client = make_client()
+    seen = Collector(client)
+    client.start(wait=15)
+    src = ScriptedSession()
+    order = src.order(ESZ6, account="ACCT1", side=BUY, qty=1, price="1")
+    good = order.ack()
+    corrupt = good.replace(b"\x0110=", b"\x0110=9", 1)[:-1] + b"\x01"  # wrong inner checksum
+    seqs = sim.send_many(SESSION, [corrupt, order.fill(1)])
+    seen.wait_count(Fill, 1)
+    errors = seen.of(MessageError)
+    assert len(errors) == 1 and errors[0].delivery is not None
+    assert errors[0].delivery.seq_num == seqs[0]
+    assert "checksum" in errors[0].reason.lower()
+    assert client.status()[0].errors == 1
