@@ -25,5 +25,7 @@ def unwrap(xml_data: bytes) -> bytes:
         raise FrameError("213 XMLData does not end with </RTRF> (truncated?)", len(xml_data))
     inner = xml_data[len(RTRF_OPEN) : -len(RTRF_CLOSE)]
     if RTRF_OPEN in inner or RTRF_CLOSE in inner:
-        raise FrameError("213 XMLData holds more than one <RTRF> block", inner.find(b"<RTRF>") + len(RTRF_OPEN))
+        raise FrameError(
+            "213 XMLData holds more than one <RTRF> block", inner.find(b"<RTRF>") + len(RTRF_OPEN)
+        )
     return inner
