@@ -124,35 +124,51 @@ class ClientConfig:
 
 
 def cgw_target(
-    sender_comp_id: str, primary: str | Endpoint, backup: str | Endpoint | None = None
+    sender_comp_id: str, primary: str | Endpoint, backup: str | Endpoint | None = None, *, where: str = ""
 ) -> TargetConfig:
     """Build a CGW target from Python (the TOML loader uses the same validation)."""
-    where = f"CGW target {sender_comp_id}"
+    where = where or f"CGW target {sender_comp_id!r}"
     return TargetConfig(
         "cgw",
         _check_comp_id(sender_comp_id, where),
-        {"G": SessionEndpoints(_endpoint(primary, where), _endpoint(backup, where) if backup else None)},
+        {"G": _endpoints(primary, backup, where)},
     )
 
 
 def msgw_target(
-    sender_comp_id: str, segments: Mapping[str, tuple[str | Endpoint, str | Endpoint | None]]
+    sender_comp_id: str,
+    segments: Mapping[str, tuple[str | Endpoint, str | Endpoint | None]],
+    *,
+    where: str = "",
 ) -> TargetConfig:
     """Build an MSGW target from Python: ``segments`` maps segment id -> (primary, backup)."""
-    where = f"MSGW target {sender_comp_id}"
+    where = where or f"MSGW target {sender_comp_id!r}"
+    comp = _check_comp_id(sender_comp_id, where)
     built: dict[str, SessionEndpoints] = {}
     for seg, (primary, backup) in segments.items():
-        _check_segment(str(seg), where)
-        built[str(seg)] = SessionEndpoints(
-            _endpoint(primary, where), _endpoint(backup, where) if backup else None
-        )
+        swhere = f"{where} segment {str(seg)!r}"
+        _check_segment(str(seg), swhere)
+        built[str(seg)] = _endpoints(primary, backup, swhere)
     if not built:
         raise ConfigError(f"{where}: at least one market segment is required")
-    return TargetConfig("msgw", _check_comp_id(sender_comp_id, where), built)
+    return TargetConfig("msgw", comp, built)
+
+
+def _endpoints(primary: str | Endpoint, backup: str | Endpoint | None, where: str) -> SessionEndpoints:
+    if backup is not None and not isinstance(backup, Endpoint) and not str(backup).strip():
+        raise ConfigError(f'{where} backup = {backup!r}: give "host:port" or leave the key out (no backup)')
+    return SessionEndpoints(
+        _endpoint(primary, f"{where} primary"),
+        _endpoint(backup, f"{where} backup") if backup is not None else None,
+    )
 
 
 def _endpoint(value: str | Endpoint, where: str) -> Endpoint:
-    return value if isinstance(value, Endpoint) else Endpoint.parse(value, where=where)
+    if isinstance(value, Endpoint):
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f'{where} = {value!r}: must be a string "host:port"')
+    return Endpoint.parse(value, where=where)
 
 
 def _check_comp_id(value: str, where: str) -> str:
@@ -258,8 +274,8 @@ def config_from_dict(
         data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
         heartbeat=heartbeat,
         location=location,
-        reconnect_interval=_int(client, "reconnect_interval", 5, where),
-        logon_timeout=_int(client, "logon_timeout", 10, where),
+        reconnect_interval=_positive(client, "reconnect_interval", 5, where),
+        logon_timeout=_positive(client, "logon_timeout", 10, where),
         source=source,
         **app_fields,
     )
@@ -284,6 +300,10 @@ def _group(raw: Any, index: int, source: str, base: Path) -> GroupConfig:
     if not isinstance(key_env, bool):
         raise ConfigError(f"{where} key_env = {key_env!r}: must be true or false")
     key_file = raw.get("key_file")
+    if key_file is not None and (not isinstance(key_file, str) or not key_file.strip()):
+        raise ConfigError(
+            f"{where} key_file = {key_file!r}: must be the path of a CME key file (or use key_env = true)"
+        )
     if key_file is None and not key_env:
         raise ConfigError(f'{where}: set key_file = "path" or key_env = true (DROPCOPY_* variables)')
     if key_file is not None and key_env:
@@ -319,7 +339,7 @@ def _target(raw: Any, index: int, group_where: str) -> TargetConfig:
             raise ConfigError(f"{where}: a CGW target has primary/backup, not segments")
         if "primary" not in raw:
             raise ConfigError(f'{where}: primary = "host:port" is required')
-        return cgw_target(comp, _str(raw, "primary", None, where), raw.get("backup"))
+        return cgw_target(comp, _str(raw, "primary", None, where), raw.get("backup"), where=where)
     if kind == "msgw":
         if "primary" in raw or "backup" in raw:
             raise ConfigError(
@@ -335,7 +355,7 @@ def _target(raw: Any, index: int, group_where: str) -> TargetConfig:
                 raise ConfigError(f'{swhere}: must be {{ primary = "host:port", backup = "host:port" }}')
             _no_unknown(value, {"primary", "backup"}, swhere)
             pairs[seg] = (_str(value, "primary", None, swhere), value.get("backup"))
-        return msgw_target(comp, pairs)
+        return msgw_target(comp, pairs, where=where)
     raise ConfigError(f'{where} kind = {kind!r}: expected "cgw" or "msgw"')
 
 
@@ -355,6 +375,13 @@ def _str(table: Mapping[str, Any], key: str, default: str | None, where: str) ->
     value = table[key]
     if not isinstance(value, str):
         raise ConfigError(f"{where} {key} = {value!r}: must be a string")
+    return value
+
+
+def _positive(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    value = _int(table, key, default, where)
+    if value < 1:
+        raise ConfigError(f"{where} {key} = {value}: must be at least 1 (seconds)")
     return value
 
 

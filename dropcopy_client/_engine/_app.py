@@ -21,7 +21,9 @@ from typing import Any
 
 import quickfix as fix
 
-from dropcopy_client._spec import SessionSpec
+from dropcopy_client._engine._recovery import SessionRecovery
+from dropcopy_client._recovery import ResendPolicy
+from dropcopy_client._spec import CME, SessionSpec
 from dropcopy_client._wire import redact_text
 from dropcopy_client.auth import SIGNATURE_METHOD, canonical_logon, sign
 
@@ -60,9 +62,20 @@ class EngineApplication(fix.Application):  # type: ignore[misc]
         app_version: str,
         app_vendor: str,
         clock: Callable[[], dt.datetime] | None = None,
+        resend_cap: int = 2500,
     ) -> None:
         super().__init__()
         self._by_qfid = {spec.quickfix_id: spec for spec in specs.values()}
+        self.recovery = {
+            spec.name: SessionRecovery(
+                spec.name,
+                fix.SessionID("FIX.4.2", spec.sender_comp_id, CME, spec.segment),
+                put,
+                ResendPolicy(spec.name, cap=resend_cap),
+            )
+            for spec in specs.values()
+        }
+        self._resend_seq: dict[str, str] = {}  # 34 of our last ResendRequest, to recognise a Reject of it
         self._put = put
         self._app = (app_name, app_version, app_vendor)
         self._clock = clock
@@ -90,6 +103,13 @@ class EngineApplication(fix.Application):  # type: ignore[misc]
     def cancel_timers(self) -> None:
         for timer in self._reenable_timers:
             timer.cancel()
+        for recovery in self.recovery.values():
+            recovery.cancel()
+
+    def on_engine_event(self, name: str, text: str) -> None:
+        recovery = self.recovery.get(name)
+        if recovery is not None:
+            recovery.on_engine_event(text)
 
     # ------------------------------------------------------------------------------------------ callbacks
     def onCreate(self, session_id: Any) -> None:
@@ -115,6 +135,7 @@ class EngineApplication(fix.Application):  # type: ignore[misc]
                 return
             with self._lock:
                 self._logged_on.discard(spec.name)
+            self.recovery[spec.name].on_disconnect()
             self._put((LOGOUT, spec.name, None, time.time_ns()))
         except BaseException:
             log.exception("onLogout failed")
@@ -134,11 +155,9 @@ class EngineApplication(fix.Application):  # type: ignore[misc]
             msg_type = header.getField(35)
             if msg_type == "A":
                 self._prepare_logon(message, header, spec)
-            elif msg_type in ("2", "5", "4"):
-                fields = {
-                    tag: message.getField(tag) for tag in (7, 16, 36, 58, 123) if message.isSetField(tag)
-                }
-                self._put((ADMIN_OUT, spec.name, (msg_type, fields), time.time_ns()))
+            elif msg_type == "2":
+                self._resend_seq[spec.name] = header.getField(34)
+                self.recovery[spec.name].on_resend_out(message)
         except BaseException:
             log.exception("toAdmin failed; the message goes out unsigned and CME will refuse it")
 
@@ -179,12 +198,24 @@ class EngineApplication(fix.Application):  # type: ignore[misc]
             spec = self._spec(session_id)
             if spec is None:
                 return
-            raw = message.toString()
-            msg_type = message.getHeader().getField(35)
-            if msg_type == "5":
-                self._on_logout_message(message, spec)
+            header = message.getHeader()
+            msg_type = header.getField(35)
+            seq = int(header.getField(34))
+            recovery = self.recovery[spec.name]
+            if msg_type == "4" and message.isSetField(123) and message.getField(123) == "Y":
+                recovery.on_gap_fill(seq, int(message.getField(36)))
+            elif msg_type == "A":
+                session = fix.Session.lookupSession(session_id)
+                recovery.on_logon_ack(seq, session.getExpectedTargetNum())
+            elif msg_type == "3":
+                self._on_reject(message, spec, seq, session_id)
+            elif msg_type == "5":
+                if not recovery.on_refusal("logout", message.getField(58) if message.isSetField(58) else ""):
+                    self._on_logout_message(message, spec)
+            elif recovery.watching:
+                recovery.on_message(seq)
             if msg_type != "0":
-                self._put((ADMIN_IN, spec.name, raw, time.time_ns()))
+                self._put((ADMIN_IN, spec.name, message.toString(), time.time_ns()))
         except BaseException:
             log.exception("fromAdmin failed")
 
@@ -200,6 +231,22 @@ class EngineApplication(fix.Application):  # type: ignore[misc]
         pass
 
     # ------------------------------------------------------------------------------------------ decisions
+    def _on_reject(self, message: Any, spec: SessionSpec, seq: int, session_id: Any) -> None:
+        """A session Reject. QuickFIX counts it as the next message even when its number is too high
+        (engine notes §3.3-C), stepping over a number that never arrived: undo that."""
+        ref = message.getField(45) if message.isSetField(45) else None
+        about_resend = (message.isSetField(372) and message.getField(372) == "2") or (
+            ref is not None and ref == self._resend_seq.get(spec.name)
+        )
+        text = message.getField(58) if message.isSetField(58) else ""
+        log.warning("%s: session Reject of our message %s: %r", spec.name, ref, text)
+        if about_resend and self.recovery[spec.name].on_refusal("reject", text):
+            return
+        session = fix.Session.lookupSession(session_id)
+        expected = session.getExpectedTargetNum()
+        if seq > expected:
+            session.setNextTargetMsgSeqNum(expected - 1)  # QuickFIX adds one after this callback
+
     def _on_logout_message(self, message: Any, spec: SessionSpec) -> None:
         """A Logout from CME. Before logon it answers our Logon: decide whether to retry at all."""
         text = message.getField(58) if message.isSetField(58) else ""
@@ -272,8 +319,11 @@ class _Log(fix.Log):  # type: ignore[misc]
     callbacks never say) and "MsgSeqNum too high" (the only place the upper end of a gap is stated).
     """
 
-    def __init__(self, name: str, put: Put | None) -> None:
+    def __init__(
+        self, name: str, put: Put | None, on_event: Callable[[str, str], None] | None = None
+    ) -> None:
         super().__init__()
+        self._on_event = on_event
         self._messages = logging.getLogger("dropcopy_client.engine.messages")
         self._events = logging.getLogger("dropcopy_client.engine.events")
         self._name = name
@@ -304,6 +354,8 @@ class _Log(fix.Log):  # type: ignore[misc]
             self._events.info("%s: %s", self._name, redact_text(text))
             if self._put is None:
                 return
+            if self._on_event is not None:
+                self._on_event(self._name, text)
             match = _CONNECTING.match(text)
             if match:
                 port = int(match.group(2)) & 0xFFFF  # QuickFIX keeps the port in a short (notes §2)
@@ -321,17 +373,19 @@ class LogFactory(fix.LogFactory):  # type: ignore[misc]
     never used. Nothing reaches a file: QuickFIX's FileLog would write the signed Logon to disk.
     """
 
-    def __init__(self, names: dict[str, str], put: Put) -> None:
+    def __init__(self, names: dict[str, str], put: Put, on_event: Callable[[str, str], None]) -> None:
         super().__init__()
         self._names = names
         self._put = put
+        self._on_event = on_event
         self._logs: list[_Log] = []
 
     def create(self, session_id: Any = None) -> _Log:
         try:
             qfid = session_id.toString() if session_id is not None else None
             name = self._names.get(qfid, qfid) if qfid is not None else "engine"
-            created = _Log(name, self._put if qfid in self._names else None)
+            known = qfid in self._names
+            created = _Log(name, self._put if known else None, self._on_event if known else None)
         except BaseException:
             created = _Log("engine", None)
         created.thisown = False

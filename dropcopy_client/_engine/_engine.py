@@ -45,6 +45,7 @@ class Engine:
         reconnect_interval: int = 5,
         logon_timeout: int = 10,
         clock: Callable[[], dt.datetime] | None = None,
+        resend_cap: int = 2500,
     ) -> None:
         self.specs = {spec.name: spec for spec in specs}
         self.store_dir = Path(data_dir) / "store"
@@ -57,12 +58,20 @@ class Engine:
             logon_timeout=logon_timeout,
         )
         self.app = EngineApplication(
-            self.specs, put, app_name=app_name, app_version=app_version, app_vendor=app_vendor, clock=clock
+            self.specs,
+            put,
+            app_name=app_name,
+            app_version=app_version,
+            app_vendor=app_vendor,
+            clock=clock,
+            resend_cap=resend_cap,
         )
         self._settings = fix.SessionSettings()
         self._settings.setFromString(self.settings_text)
         self._store = fix.FileStoreFactory(self._settings)
-        self._logs = LogFactory({spec.quickfix_id: spec.name for spec in self.specs.values()}, put)
+        self._logs = LogFactory(
+            {spec.quickfix_id: spec.name for spec in self.specs.values()}, put, self.app.on_engine_event
+        )
         # Sessions (and their stores) are created here, so sequence numbers can be set before start().
         self._initiator = fix.ThreadedSocketInitiator(self.app, self._store, self._settings, self._logs)
         self._started = False
