@@ -59,7 +59,7 @@ class Endpoint:
     @classmethod
     def parse(cls, text: str, *, where: str = "endpoint") -> Endpoint:
         host, sep, port = str(text).rpartition(":")
-        if not sep or not host or not port.isdigit():
+        if not sep or not host or not (port.isascii() and port.isdigit()):
             raise ConfigError(f'{where}: {text!r} is not host:port (for example "10.1.1.1:11000")')
         try:
             ipaddress.IPv4Address(host)

@@ -12,6 +12,12 @@ Usable by this project's tests, by ``dropcopy demo`` and by users' own test suit
         order = src.order(ESZ6, account="ACCT1", side=BUY, qty=2, price="4500.25")
         sim.send_many(session, [order.ack(), order.fill()])
 
+A whole drop copy group (a CGW target and MSGW segments, each with primary and backup) in one call::
+
+    sim, config = group_layout(key_file=tmp_path / "keys.txt")   # started; config points at it
+    with sim:
+        client = DropCopyClient(config)
+
 See docs/guides/simulator.md.
 """
 
@@ -45,6 +51,7 @@ from dropcopy_client.testing._builders import (
     trade_correction,
 )
 from dropcopy_client.testing._clock import ManualClock, format_ts, parse_ts
+from dropcopy_client.testing._group import DEFAULT_MSGW, MSGW_FO_SEGMENTS, config_toml, group_layout
 from dropcopy_client.testing._logon import LogonCheck, LogonRequest, SimKey, validate_logon
 from dropcopy_client.testing._simulator import Simulator, SimulatorError
 from dropcopy_client.testing._state import Rejection, SimSession
@@ -52,10 +59,12 @@ from dropcopy_client.testing._texts import Texts
 
 __all__ = [
     "BUY",
+    "DEFAULT_MSGW",
     "DEMO_NET_POSITIONS",
     "ESH7",
     "ESZ6",
     "ESZ6_ESH7",
+    "MSGW_FO_SEGMENTS",
     "SELL",
     "ZNH7",
     "AffectedOrder",
@@ -76,12 +85,14 @@ __all__ = [
     "SpreadFlow",
     "Texts",
     "cancel_ack",
+    "config_toml",
     "demo_script",
     "elimination",
     "exec_ref_id",
     "execution_report",
     "fill",
     "format_ts",
+    "group_layout",
     "modify_ack",
     "new_order_ack",
     "order_mass_action_report",

@@ -11,6 +11,7 @@ Lock order: ``Simulator._lock`` -> ``SessionState.lock`` -> ``_Connection._cv``.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import select
@@ -24,10 +25,13 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, Self
 
+import attrs
+
 from dropcopy_client._wire import FrameError, FrameReader, first, parse_frame, redact, to_display
 from dropcopy_client._wire.codec import Field
-from dropcopy_client.auth import ApiKey, load_key_file
-from dropcopy_client.errors import DropCopyError
+from dropcopy_client.auth import ApiKey, keys_from_env, load_key_file
+from dropcopy_client.config import ClientConfig, Endpoint, SessionEndpoints, load_config
+from dropcopy_client.errors import DropCopyError, KeyFileError
 from dropcopy_client.testing._clock import Clock, utc_now
 from dropcopy_client.testing._logon import LogonRequest, SimKey, validate_logon
 from dropcopy_client.testing._state import (
@@ -78,6 +82,9 @@ class _Endpoint:
         self.sim = sim
         self.role = role
         self.state = state
+        #: None: the simulator's ``host`` (``Simulator.from_config`` sets the configured one)
+        self.host: str | None = None
+        #: 0 until the first open, where the OS chooses; then kept, so ``revive`` listens on the same port
         self.port = 0
         self.sock: socket.socket | None = None
         self.thread: threading.Thread | None = None
@@ -87,11 +94,15 @@ class _Endpoint:
     def alive(self) -> bool:
         return self.sock is not None
 
+    @property
+    def address_host(self) -> str:
+        return self.host if self.host is not None else self.sim.host
+
     def open(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((self.sim.host, self.port))
+            sock.bind((self.address_host, self.port))
         except OSError:
             sock.close()
             raise
@@ -746,6 +757,56 @@ class Simulator:
         """A simulator accepting every key of a CME key file; other arguments as for the constructor."""
         return cls(load_key_file(path).keys, **kwargs)
 
+    @classmethod
+    def from_config(
+        cls,
+        config: ClientConfig | str | os.PathLike[str],
+        keys: Iterable[ApiKey] | Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> Simulator:
+        """Stand in for every gateway a client configuration names: one :class:`SimSession` per CGW target
+        (segment ``"G"``) and per MSGW segment, listening on the primary and backup addresses the configuration
+        gives (a session without a backup gets one on an OS-chosen port).
+
+        Every address must be loopback (127.x.x.x or localhost): a test must never listen on, or lead a client
+        to, any other address, and a production configuration passed by mistake fails here. Port 0 lets the OS
+        choose; :meth:`bound_config` then gives the configuration with the real ports. ``keys`` default to what
+        the client would use: each group's key file, or the DROPCOPY_* variables for ``key_env`` groups.
+        Other arguments as for the constructor. The simulator is not started.
+        """
+        if not isinstance(config, ClientConfig):
+            config = load_config(config)
+        addresses = _config_addresses(config)
+        sim = cls(_config_keys(config) if keys is None else keys, sessions=list(addresses), **options)
+        for session, pair in addresses.items():
+            for role in _ROLES:
+                host, port = pair.get(role, (pair["primary"][0], 0))
+                endpoint = sim._endpoints[(session, role)]
+                endpoint.host, endpoint.port = host, port
+        return sim
+
+    def bound_config(self, config: ClientConfig) -> ClientConfig:
+        """``config`` with the endpoints of every session this simulator serves replaced by the addresses it
+        listens on (port 0 becomes the port the OS chose). A session configured without a backup keeps none."""
+        if not self._started:
+            raise SimulatorError("the simulator is not started")
+        groups = []
+        for group in config.groups:
+            targets = []
+            for target in group.targets:
+                segments: dict[str, SessionEndpoints] = {}
+                for segment, endpoints in target.segments.items():
+                    session = SimSession(target.sender_comp_id, segment)
+                    if session not in self._states:
+                        segments[segment] = endpoints
+                        continue
+                    primary = Endpoint(*self.endpoint(session, "primary"))
+                    backup = Endpoint(*self.endpoint(session, "backup")) if endpoints.backup else None
+                    segments[segment] = SessionEndpoints(primary, backup)
+                targets.append(attrs.evolve(target, segments=segments))
+            groups.append(attrs.evolve(group, targets=tuple(targets)))
+        return attrs.evolve(config, groups=tuple(groups))
+
     # -- lifecycle -----------------------------------------------------------------------------------------
 
     def start(self) -> Self:
@@ -845,7 +906,7 @@ class Simulator:
         endpoint = self._endpoint(session, role)
         if not self._started:
             raise SimulatorError("the simulator is not started")
-        return self.host, endpoint.port
+        return endpoint.address_host, endpoint.port
 
     def _endpoint(self, session: SimSession, role: Role) -> _Endpoint:
         _choice("role", role, _ROLES)
@@ -914,6 +975,46 @@ class Simulator:
             ]
             self._deliver(state, items)
             return range(first_seq, state.next_out)
+
+    def send_same_seq(
+        self,
+        sessions: Iterable[SimSession],
+        inner_by_session: Mapping[SimSession, bytes] | bytes,
+        *,
+        poss_resend: bool = False,
+    ) -> int:
+        """Send one business message on each session, all with the same 34; returns that number.
+
+        MSGW sessions are sequenced per market segment, so the same 34 on two segments is normal and the client
+        must process both (spec §3.4; AutoCert+ "Receive Message Stream"). ``inner_by_session`` maps each
+        session to its inner message, or is one inner message for all. Sessions whose next number is lower
+        than the others' first jump to the highest one (a connected client sees a gap, which a resend answers
+        with a GapFill); to avoid that, give the sessions equal numbers with :meth:`set_sequences` before the
+        client logs on.
+        """
+        chosen = list(dict.fromkeys(sessions))
+        if not chosen:
+            raise ValueError("send_same_seq needs at least one session")
+        inners: dict[SimSession, bytes] = {}
+        for session in chosen:
+            if isinstance(inner_by_session, bytes | bytearray):
+                inners[session] = bytes(inner_by_session)
+            elif session in inner_by_session:
+                inners[session] = inner_by_session[session]
+            else:
+                raise SimulatorError(f"no inner message for {session.name} in inner_by_session")
+        states = sorted((self._state(s) for s in chosen), key=lambda st: attrs.astuple(st.session))
+        with contextlib.ExitStack() as held:
+            for state in states:  # one global order (sorted), so two callers cannot deadlock
+                held.enter_context(state.lock)
+            seq = max(state.next_out for state in states)
+            now = self._now()
+            for state in states:
+                state.jump(seq - state.next_out)
+                (body,) = business_bodies([inners[state.session]])
+                item = state.record("n", body, now, business=True, poss_resend=poss_resend)
+                self._deliver(state, [item])
+        return seq
 
     def _deliver(self, state: SessionState, items: list[Stored]) -> None:
         conn = state.live
@@ -1140,6 +1241,72 @@ def _msg_type(raw: bytes) -> str:
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _config_addresses(config: ClientConfig) -> dict[SimSession, dict[Role, tuple[str, int]]]:
+    """Every session of ``config`` with its loopback ``(host, port)`` per configured role."""
+    addresses: dict[SimSession, dict[Role, tuple[str, int]]] = {}
+    taken: dict[tuple[str, int], str] = {}
+    for group in config.groups:
+        for target in group.targets:
+            for segment, endpoints in target.segments.items():
+                session = SimSession(target.sender_comp_id, segment)
+                if session in addresses:
+                    raise SimulatorError(f"group {group.name!r}: session {session.name} is configured twice")
+                pair: dict[Role, tuple[str, int]] = {}
+                for role in _ROLES:
+                    address = endpoints.primary if role == "primary" else endpoints.backup
+                    if address is None:
+                        continue
+                    label = f"{session.name} {role}"
+                    where = f"group {group.name!r} session {label}"
+                    host = _loopback(address.host, where)
+                    if address.port:
+                        other = taken.setdefault((host, address.port), label)
+                        if other != label:
+                            raise SimulatorError(
+                                f"{where}: {host}:{address.port} is also {other}; the simulator gives every "
+                                "session and role its own listener (use distinct ports, or port 0)"
+                            )
+                    pair[role] = (host, address.port)
+                addresses[session] = pair
+    return addresses
+
+
+def _loopback(host: str, where: str) -> str:
+    """``host`` as an IPv4 literal, refusing anything that is not loopback."""
+    if host == "localhost":
+        return "127.0.0.1"
+    try:
+        address = ipaddress.IPv4Address(host)
+    except ValueError:
+        address = None
+    if address is None or not address.is_loopback:
+        raise SimulatorError(
+            f"{where}: host {host!r} is not a loopback address; the simulator only listens on 127.x.x.x "
+            "(localhost), so that tests never touch another machine -- point the configuration at 127.0.0.1"
+        )
+    return str(address)
+
+
+def _config_keys(config: ClientConfig) -> list[ApiKey]:
+    """The keys a client with ``config`` would sign with: key files, and DROPCOPY_* for key_env groups."""
+    keys: dict[str, ApiKey] = {}
+    for group in config.groups:
+        if group.key_env:
+            key = keys_from_env()
+            if key is None:
+                raise KeyFileError(
+                    f"group {group.name!r}: key_env = true but DROPCOPY_ACCESS_KEY_ID and DROPCOPY_SECRET_KEY "
+                    "are not set (or pass keys= to Simulator.from_config)"
+                )
+            found: tuple[ApiKey, ...] = (key,)
+        else:
+            assert group.key_file is not None
+            found = load_key_file(group.key_file).keys
+        for item in found:
+            keys.setdefault(item.access_key_id, item)
+    return list(keys.values())
 
 
 def _normalise_keys(keys: Iterable[ApiKey] | Mapping[str, str]) -> list[SimKey]:

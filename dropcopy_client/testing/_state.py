@@ -48,6 +48,11 @@ class SimSession:
     sender_comp_id: str = attrs.field(validator=_check_comp_id)
     segment: str = attrs.field(default="G", validator=_check_segment)
 
+    @property
+    def name(self) -> str:
+        """``SENDERCOMP:segment``, the name the client gives the same session (``client.status()``, events)."""
+        return f"{self.sender_comp_id}:{self.segment}"
+
 
 @attrs.frozen
 class Rejection:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,12 +22,7 @@ from dropcopy_client.testing import (
     Texts,
     format_ts,
 )
-
-try:
-    from tests.simclient import KEY_ID, SECRET, Msg, SimClient
-except ModuleNotFoundError:  # run as `.venv/bin/pytest`: the repository root is not on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.simclient import KEY_ID, SECRET, Msg, SimClient
+from tests.simclient import KEY_ID, SECRET, Msg, SimClient
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -9,17 +9,6 @@ from typing import Any
 
 import attrs
 import pytest
-from _message_fixtures import (
-    Fixture,
-    all_fixtures,
-    encode_inner,
-    encode_outer,
-    fields_of,
-    fixture,
-    inner_of,
-    pipes,
-    refix,
-)
 
 import dropcopy_client._decode as decoding
 from dropcopy_client._decode import decode, decode_strict, encode_report, wrap_outer
@@ -53,6 +42,17 @@ from dropcopy_client._messages import (
 )
 from dropcopy_client._wire import parse_fields, wrap
 from dropcopy_client.errors import DecodeError
+from tests.unit._message_fixtures import (
+    Fixture,
+    all_fixtures,
+    encode_inner,
+    encode_outer,
+    fields_of,
+    fixture,
+    inner_of,
+    pipes,
+    refix,
+)
 
 UTC = dt.UTC
 RECEIVED = dt.datetime(2024, 3, 11, 14, 31, 6, tzinfo=UTC)

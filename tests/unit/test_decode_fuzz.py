@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from _message_fixtures import all_fixtures, inner_of, refix
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dropcopy_client._decode import decode
 from dropcopy_client._messages import MessageError
 from dropcopy_client._wire import data_field, encode, parse_fields, wrap
+from tests.unit._message_fixtures import all_fixtures, inner_of, refix
 
 VALID = [fx.outer for fx in all_fixtures()]
 valid_messages = st.sampled_from(VALID)
