@@ -23,13 +23,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+import attrs
+
 from dropcopy_client import _wire
-from dropcopy_client._decode import decode
-from dropcopy_client._engine import ADMIN_IN, ADMIN_OUT, APP, LOGON, LOGOUT, NOTICE, Engine
+from dropcopy_client._engine import ADMIN_IN, ADMIN_OUT, APP, LOGON, LOGOUT, NOTICE, RECOVERY, Engine
 from dropcopy_client._events import HandlerFailed, KeyExpiryWarning, LogonRejected, SessionEvent, SessionState
 from dropcopy_client._health import SessionHealth, SessionStatus
+from dropcopy_client._journal import Journal
 from dropcopy_client._messages import ExecutionReport, Fill, MessageError, OrderMassActionReport
+from dropcopy_client._pipeline import BATCH, Pipeline
+from dropcopy_client._recovery import DuplicateIgnored, GapDetected, GapFilled, UnrecoverableGap
 from dropcopy_client._spec import SessionSpec
+from dropcopy_client._week import WeeklySchedule
 from dropcopy_client.auth import ApiKey, keys_from_env, load_key_file, select_key
 from dropcopy_client.config import ClientConfig, GroupConfig, load_config
 from dropcopy_client.errors import ConfigError, KeyFileError, LogonRejectedError, SessionError
@@ -64,8 +69,16 @@ class DropCopyClient:
         today: dt.date | None = None,
         env: dict[str, str] | None = None,
         book: PositionBook | None = None,
+        journal: bool = True,
+        schedule: WeeklySchedule | None = None,
+        resend_cap: int = 2500,
     ) -> None:
         self.config = config
+        #: CME's trading week: sequence numbers reset at its boundary, never daily
+        self.schedule = schedule or WeeklySchedule()
+        self._use_journal = journal
+        self._resend_cap = resend_cap
+        self.journal: Journal | None = None
         #: the position book fed by this client's stream (read it from any thread with ``snapshot()``)
         self.book = book if book is not None else PositionBook()
         self._clock = clock
@@ -194,7 +207,7 @@ class DropCopyClient:
         self._stopped.clear()
         data_dir = Path(self.config.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        self._engine = Engine(
+        self._engine = engine = Engine(
             self._specs.values(),
             self._queue.put,
             data_dir=data_dir,
@@ -204,6 +217,13 @@ class DropCopyClient:
             reconnect_interval=self.config.reconnect_interval,
             logon_timeout=self.config.logon_timeout,
             clock=self._clock,
+            resend_cap=self._resend_cap,
+        )
+        if self._use_journal:
+            self.journal = Journal(data_dir / "journal.sqlite")
+            self._take_position_from_journal(engine, self.journal)
+        self._pipeline = Pipeline(
+            self.journal, {n: s.group for n, s in self._specs.items()}, self._deliver, self._on_duplicate
         )
         self._dispatcher = threading.Thread(
             target=self._dispatch_loop, name="dropcopy-dispatcher", daemon=True
@@ -249,6 +269,9 @@ class DropCopyClient:
             self._dispatcher.join(timeout=30)
         self._engine = None
         self._dispatcher = None
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
         self._stopped.set()
 
     def run(self) -> None:
@@ -332,16 +355,79 @@ class DropCopyClient:
             return [health.snapshot() for health in self._health.values()]
 
     # ------------------------------------------------------------------------------------------ dispatcher
+    def _take_position_from_journal(self, engine: Engine, journal: Journal) -> None:
+        """The journal owns the inbound position: whatever reached QuickFIX but not the journal is asked again.
+
+        Also the weekly reset: a session whose journal epoch or QuickFIX store predates this trading week
+        starts again at 1 on both sides, as CME's beginning-of-week logon requires.
+        """
+        now = dt.datetime.now(dt.UTC)
+        week_start = self.schedule.week_start(now)
+        epoch = int(self.schedule.week_id(now).replace("-", ""))
+        positions = journal.sessions()
+        for name in self._specs:
+            created = engine.store_created(name)
+            if created is not None and created < week_start:
+                log.info(
+                    "session %s: store is from before this week's start (%s); resetting to 1",
+                    name,
+                    week_start,
+                )
+                engine.reset_store(name)
+            position = positions.get(name)
+            if position is None or position.epoch < epoch:
+                journal.start_epoch(name, epoch)
+                if position is not None and (created is None or created >= week_start):
+                    # journal from an older week but a store of this one: the store knows this week
+                    continue
+            elif position.last_seq > 0:
+                engine.set_next_target_seq(name, position.last_seq + 1)
+                with self._status_lock:
+                    self._health[name].last_inbound_seq = position.last_seq
+        self._rebuild_book(journal)
+
+    def _rebuild_book(self, journal: Journal) -> None:
+        """Positions survive restarts: replay the journal into the book (silently, no user events)."""
+        from dropcopy_client._decode import decode
+
+        count = 0
+        for row in journal.iter_messages():
+            for event in decode(
+                row.raw,
+                group=self._specs[row.session].group if row.session in self._specs else "",
+                session=row.session,
+                received_at=_utc(row.received_ns),
+            ):
+                self.book.apply(event)
+            count += 1
+        if count:
+            log.info("position book rebuilt from %d journaled messages", count)
+
     def _dispatch_loop(self) -> None:
-        get = self._queue.get
-        while True:
-            item = get()
-            if item is _STOP:
-                break
-            try:
-                self._dispatch(item)
-            except BaseException:
-                log.exception("internal error while dispatching %r", type(item))
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        running = True
+        while running:
+            batch = [get()]
+            while len(batch) < BATCH:
+                try:
+                    batch.append(get_nowait())
+                except queue.Empty:
+                    break
+            pending: list[tuple[str, str, int]] = []
+            for item in batch:
+                if item is _STOP:
+                    running = False
+                    break
+                if item[0] == APP:
+                    pending.append((item[1], item[2], item[3]))
+                    continue
+                self._run_pipeline(pending)
+                pending = []
+                try:
+                    self._dispatch(item)
+                except BaseException:
+                    log.exception("internal error while dispatching %r", item[0])
+            self._run_pipeline(pending)
         with self._status_lock:
             for health in self._health.values():
                 event = health.move(SessionState.STOPPED, dt.datetime.now(dt.UTC))
@@ -352,27 +438,78 @@ class DropCopyClient:
         for sub in subs:
             sub.push(_STOP)
 
+    def _run_pipeline(self, pending: list[tuple[str, str, int]]) -> None:
+        if not pending:
+            return
+        try:
+            self._pipeline.run(pending)
+        except BaseException:
+            # Nothing was acknowledged: the journal's position did not move, so a restart asks again.
+            log.exception(
+                "failed to process %d messages; they will be requested again after a restart", len(pending)
+            )
+
+    def _deliver(self, name: str, event: object) -> None:
+        """A new (not duplicate) business event, already journaled."""
+        health = self._health[name]
+        delivery = getattr(event, "delivery", None)
+        with self._status_lock:
+            health.messages += 1
+            if isinstance(event, MessageError):
+                health.errors += 1
+            if delivery is not None:
+                health.last_inbound_seq = delivery.seq_num
+                health.last_message_at = delivery.received_at
+        self._emit(event)
+        for position in self.book.apply(event):
+            self._emit(position)
+
+    def _on_duplicate(self, name: str, notice: DuplicateIgnored, event: object) -> None:
+        health = self._health[name]
+        with self._status_lock:
+            health.duplicates += 1
+            health.last_inbound_seq = notice.seq
+        self._emit(attrs.evolve(notice, event=event))
+
+    def _on_recovery(self, name: str, payload: object, ns: int) -> None:
+        health = self._health[name]
+        if isinstance(payload, tuple):  # ("skip", seq): numbers below seq were given up
+            if self.journal is not None:
+                self.journal.mark_processed(name, int(payload[1]) - 1)
+            return
+        if isinstance(payload, GapDetected):
+            with self._status_lock:
+                health.open_gaps.append((payload.begin, payload.end))
+            self._set_uncertain(name, True)
+            if health.state is SessionState.LOGGED_ON:
+                self._move(name, SessionState.RECOVERING, ns)
+        elif isinstance(payload, GapFilled | UnrecoverableGap):
+            with self._status_lock:
+                health.open_gaps = [g for g in health.open_gaps if g[0] > payload.end]
+            if not health.open_gaps:
+                self._set_uncertain(name, False)
+                if health.state is SessionState.RECOVERING:
+                    self._move(name, SessionState.LOGGED_ON, ns)
+            if isinstance(payload, UnrecoverableGap):
+                log.error(
+                    "session %s: messages %d-%d are unrecoverable: %s",
+                    name,
+                    payload.begin,
+                    payload.end,
+                    payload.reason,
+                )
+        self._emit(payload)
+
+    def _set_uncertain(self, name: str, uncertain: bool) -> None:
+        self._pipeline.uncertain[name] = uncertain
+        self.book.mark_uncertain(name, uncertain)
+
+    def is_uncertain(self, session: str) -> bool:
+        """True while ``session`` has an open sequence gap: its positions may be incomplete."""
+        return self._pipeline.uncertain.get(session, False) if hasattr(self, "_pipeline") else False
+
     def _dispatch(self, item: Any) -> None:
         kind = item[0]
-        if kind == APP:
-            _, name, raw, ns = item
-            health = self._health[name]
-            events = decode(raw, group=health.group, session=name, received_at=_utc(ns))
-            with self._status_lock:
-                health.messages += 1
-                health.last_message_at = _utc(ns)
-                for event in events:
-                    if isinstance(event, MessageError):
-                        health.errors += 1
-                    delivery = getattr(event, "delivery", None)
-                    if delivery is not None:
-                        health.last_inbound_seq = delivery.seq_num
-            book = self.book
-            for event in events:
-                self._emit(event)
-                for position in book.apply(event):
-                    self._emit(position)
-            return
         if kind == "notice-event":
             self._emit(item[1])
             return
@@ -402,6 +539,8 @@ class DropCopyClient:
             self._on_admin_in(name, payload, ns)
         elif kind == NOTICE:
             self._on_notice(name, payload, ns)
+        elif kind == RECOVERY:
+            self._on_recovery(name, payload, ns)
 
     def _on_admin_in(self, name: str, raw: str, ns: int) -> None:
         fields = _wire.parse_fields(raw.encode("utf-8", "surrogateescape"))

@@ -429,6 +429,7 @@ def decode(
     group: str = "",
     session: str | None = None,
     received_at: dt.datetime | None = None,
+    uncertain: bool = False,
 ) -> list[Event]:
     """The events of one raw outer message (SOH-delimited). Never raises for bad input.
 
@@ -439,7 +440,7 @@ def decode(
     """
     data = raw if type(raw) is bytes else _as_bytes(raw)
     try:
-        return _decode(data, group, session, received_at)
+        return _decode(data, group, session, received_at, uncertain)
     except _Fail as fail:
         return [_error(data, fail.reason, fail.delivery, fail.inner)]
     except Exception as exc:  # a decoder bug must not stop the stream: it is reported as an event instead
@@ -452,11 +453,12 @@ def decode_strict(
     group: str = "",
     session: str | None = None,
     received_at: dt.datetime | None = None,
+    uncertain: bool = False,
 ) -> list[BusinessEvent]:
     """Like :func:`decode`, but raises :class:`~dropcopy_client.errors.DecodeError` (raw redacted)."""
     data = _as_bytes(raw)
     try:
-        return _decode(data, group, session, received_at)  # type: ignore[return-value]
+        return _decode(data, group, session, received_at, uncertain)  # type: ignore[return-value]
     except _Fail as fail:
         raise DecodeError(fail.reason, redact(data)) from None
 
@@ -473,7 +475,9 @@ def _error(data: bytes, reason: str, delivery: Delivery | None, inner: bytes | N
     )
 
 
-def _decode(data: bytes, group: str, session: str | None, received_at: dt.datetime | None) -> list[Event]:
+def _decode(
+    data: bytes, group: str, session: str | None, received_at: dt.datetime | None, uncertain: bool = False
+) -> list[Event]:
     try:
         outer = parse_frame(data)
     except FrameError as exc:
@@ -484,7 +488,7 @@ def _decode(data: bytes, group: str, session: str | None, received_at: dt.dateti
     msg_type = header[35]
     if msg_type in _ADMIN_TYPES:
         return []
-    delivery = _delivery(header, group, session, received_at)
+    delivery = _delivery(header, group, session, received_at, uncertain)
     if msg_type != b"n":
         return [_payload(data, delivery, unwrapped=True)]
     xml = header.get(213)
@@ -498,7 +502,11 @@ def _decode(data: bytes, group: str, session: str | None, received_at: dt.dateti
 
 
 def _delivery(
-    header: dict[int, bytes], group: str, session: str | None, received_at: dt.datetime | None
+    header: dict[int, bytes],
+    group: str,
+    session: str | None,
+    received_at: dt.datetime | None,
+    uncertain: bool = False,
 ) -> Delivery:
     try:
         values = {key: header[tag].decode("ascii") for tag, key in _DELIVERY_TAGS if tag in header}
@@ -510,6 +518,7 @@ def _delivery(
         session if session is not None else f"{converted['target']}:{converted.get('segment', '')}"
     )
     converted["received_at"] = received_at if received_at is not None else dt.datetime.now(_UTC)
+    converted["uncertain"] = uncertain
     delivery: Delivery = _DELIVERY.build(converted)
     return delivery
 

@@ -169,6 +169,10 @@ class Delivery:
     orig_sending_time: dt.datetime | None = _opt(122, "OrigSendingTime", Wire.UTC_TIMESTAMP, "resends only")
     sending_time: dt.datetime = attrs.field(metadata=_meta(52, "SendingTime", Wire.UTC_TIMESTAMP))
     received_at: dt.datetime = attrs.field(metadata={"doc": "when this process received the message"})
+    uncertain: bool = attrs.field(
+        default=False,
+        metadata={"doc": "a sequence gap was open on this session when the message was delivered"},
+    )
 
 
 @attrs.frozen(kw_only=True, slots=False)

@@ -109,6 +109,8 @@ class DuplicateIgnored:
     dedupe_key: str
     exec_id: str | None
     at: dt.datetime
+    #: the duplicate itself, for users who want to see it flagged (never applied to positions)
+    event: object = attrs.field(default=None, repr=False, eq=False)
 
 
 RecoveryEvent = GapDetected | ResendRequested | GapFilled | UnrecoverableGap | DuplicateIgnored

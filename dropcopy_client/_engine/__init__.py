@@ -2,5 +2,16 @@
 
 from dropcopy_client._engine._app import ADMIN_IN, ADMIN_OUT, APP, LOGON, LOGOUT, NOTICE
 from dropcopy_client._engine._engine import Engine, dictionary_path
+from dropcopy_client._engine._recovery import RECOVERY
 
-__all__ = ["ADMIN_IN", "ADMIN_OUT", "APP", "LOGON", "LOGOUT", "NOTICE", "Engine", "dictionary_path"]
+__all__ = [
+    "ADMIN_IN",
+    "ADMIN_OUT",
+    "APP",
+    "LOGON",
+    "LOGOUT",
+    "NOTICE",
+    "RECOVERY",
+    "Engine",
+    "dictionary_path",
+]

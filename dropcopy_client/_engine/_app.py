@@ -213,7 +213,11 @@ class EngineApplication(fix.Application):  # type: ignore[misc]
                 if not recovery.on_refusal("logout", message.getField(58) if message.isSetField(58) else ""):
                     self._on_logout_message(message, spec)
             elif recovery.watching:
-                recovery.on_message(seq)
+                # A ResendRequest from CME is processed even when out of sequence (engine notes §3.1):
+                # only a message at the expected number has been processed "in sequence".
+                session = fix.Session.lookupSession(session_id)
+                if session is not None and seq == session.getExpectedTargetNum():
+                    recovery.on_message(seq)
             if msg_type != "0":
                 self._put((ADMIN_IN, spec.name, message.toString(), time.time_ns()))
         except BaseException:
@@ -221,7 +225,11 @@ class EngineApplication(fix.Application):  # type: ignore[misc]
 
     def fromApp(self, message: Any, session_id: Any) -> None:
         try:
-            self._put((APP, self._by_qfid[session_id.toString()].name, message.toString(), time.time_ns()))
+            name = self._by_qfid[session_id.toString()].name
+            self._put((APP, name, message.toString(), time.time_ns()))
+            recovery = self.recovery[name]
+            if recovery.watching:
+                recovery.on_message(int(message.getHeader().getField(34)))
         except BaseException:
             log.exception(
                 "fromApp failed; the message will be recovered from the journal position on restart"

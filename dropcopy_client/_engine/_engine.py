@@ -91,6 +91,22 @@ class Engine:
         """Make the engine ask for everything from ``seq`` on (the journal owns the inbound position)."""
         self.session(name).setNextTargetMsgSeqNum(seq)
 
+    def store_created(self, name: str) -> dt.datetime | None:
+        """When QuickFIX created the session's store (its ``.session`` file), or None if it has none yet."""
+        spec = self.specs[name]
+        path = self.store_dir / f"FIX.4.2-{spec.sender_comp_id}-{CME}-{spec.segment}.session"
+        try:
+            text = path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        for fmt in ("%Y%m%d-%H:%M:%S.%f", "%Y%m%d-%H:%M:%S"):
+            try:
+                return dt.datetime.strptime(text, fmt).replace(tzinfo=dt.UTC)
+            except ValueError:
+                continue
+        log.warning("session %s: unreadable store creation time %r in %s", name, text, path)
+        return None
+
     def reset_store(self, name: str) -> None:
         """Sequence numbers back to 1 on both sides (the weekly reset). Only while disconnected."""
         self.session(name).reset()

@@ -1,0 +1,209 @@
+"""Gap recovery against the simulator: CME's cap, one request in flight, refusals, the 48-hour window."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dropcopy_client import DropCopyClient, Fill
+from dropcopy_client._recovery import (
+    DuplicateIgnored,
+    GapDetected,
+    GapFilled,
+    ResendRequested,
+    UnrecoverableGap,
+)
+from dropcopy_client._wire import parse_frame
+from dropcopy_client.auth import ApiKey
+from dropcopy_client.testing import BUY, ESZ6, SELL, ScriptedSession, SimSession, Simulator
+from tests.integration.conftest import SESSION, Collector, config_for
+
+pytestmark = pytest.mark.integration
+
+
+def fills(count: int, src: ScriptedSession | None = None) -> list[bytes]:
+    src = src or ScriptedSession()
+    return [
+        src.order(ESZ6, account="ACCT1", side=BUY if i % 2 else SELL, qty=1, price="4500").fill(1)
+        for i in range(count)
+    ]
+
+
+def exec_ids(inners: list[bytes]) -> list[str]:
+    return [dict(parse_frame(inner))[17].decode() for inner in inners]
+
+
+def resend_requests(sim: Simulator, session: SimSession = SESSION) -> list[tuple[int, int]]:
+    out = []
+    for raw in sim.received(session, "2"):
+        fields = dict(parse_frame(raw))
+        out.append((int(fields[7]), int(fields[16])))
+    return out
+
+
+def test_a_10000_message_gap_is_recovered_in_capped_serial_requests(
+    make_client: Callable[..., DropCopyClient], sim: Simulator
+) -> None:
+    client = make_client()
+    seen = Collector(client)
+    client.start(wait=15)
+    missing = fills(10_000)
+    live = fills(1, ScriptedSession(sender_comp_id="M2L001N", exec_id_prefix=99001))
+    sim.drop_next(SESSION, len(missing))
+    gap = sim.send_many(SESSION, missing)
+    sim.send_many(SESSION, live)
+
+    got = seen.wait_count(Fill, 10_001, timeout=90)
+    assert [f.exec_id for f in got] == exec_ids(missing) + exec_ids(live)
+    assert [f.delivery.seq_num for f in got[:-1]] == list(gap)
+    assert all(f.delivery.poss_dup for f in got[:-1]) and not got[-1].delivery.poss_dup
+    requests = resend_requests(sim)
+    assert len(requests) >= 4
+    assert all(end - begin + 1 <= 2500 for begin, end in requests)
+    assert requests[0][0] == gap.start
+    covered = sorted(n for begin, end in requests for n in range(begin, end + 1))
+    assert covered == list(gap)  # each missing number asked exactly once: serial, no overlap
+    assert not [r for r in sim.rejections(SESSION)]
+    assert seen.of(GapDetected) and seen.of(GapFilled)
+    assert [(e.begin, e.end) for e in seen.of(ResendRequested)] == requests
+    assert client.status()[0].open_gaps == ()
+    assert not client.is_uncertain(SESSION.sender_comp_id + ":G")
+
+
+def test_a_gap_that_opens_during_a_resend_is_recovered_too(
+    make_client: Callable[..., DropCopyClient], key: ApiKey, tmp_path: Path
+) -> None:
+    with Simulator([key], sessions=[SESSION], resend_delay=0.5) as slow:
+        client = DropCopyClient(config_for(slow, tmp_path / "keys.txt", tmp_path / "data"))
+        try:
+            seen = Collector(client)
+            client.start(wait=15)
+            first = fills(3000)
+            slow.drop_next(SESSION, len(first))
+            slow.send_many(SESSION, first)
+            live = fills(5, ScriptedSession(sender_comp_id="M2L001N", exec_id_prefix=99001))
+            slow.send_many(SESSION, live[:1])  # opens the first gap; the resend is slow to answer
+            slow.drop_next(SESSION, 2)
+            slow.send_many(SESSION, live[1:3])  # a second gap while the first resend is in flight
+            slow.send_many(SESSION, live[3:])
+            got = seen.wait_count(Fill, 3005, timeout=90)
+            assert sorted(f.exec_id for f in got) == sorted(exec_ids(first + live))
+            assert len({f.exec_id for f in got}) == 3005
+            seqs = [f.delivery.seq_num for f in got]
+            assert seqs == sorted(seqs)
+            assert all(end - begin + 1 <= 2500 for begin, end in resend_requests(slow))
+            assert not [r for r in slow.rejections(SESSION) if "resend" in r.text.lower()]
+        finally:
+            client.stop()
+
+
+def test_a_resend_answered_with_gap_fills_only(
+    make_client: Callable[..., DropCopyClient], sim: Simulator
+) -> None:
+    client = make_client()
+    seen = Collector(client)
+    client.start(wait=15)
+    sim.jump_sequence(SESSION, 500)  # numbers never used for business messages: answered by a GapFill
+    live = fills(1)
+    seq = sim.send_many(SESSION, live).start
+    got = seen.wait_count(Fill, 1)
+    assert got[0].delivery.seq_num == seq
+    filled = seen.wait_count(GapFilled, 1)
+    assert filled[0].end == seq - 1
+    assert len(resend_requests(sim)) == 1
+
+
+@pytest.mark.parametrize("how", ["reject", "logout"])
+def test_a_refused_resend_is_retried_and_nothing_is_skipped(
+    make_client: Callable[..., DropCopyClient], sim: Simulator, how: str
+) -> None:
+    client = make_client()
+    seen = Collector(client)
+    client.start(wait=15)
+    sim.reject_next_resend(SESSION, how=how)  # type: ignore[arg-type]
+    missing = fills(5)
+    sim.drop_next(SESSION, 5)
+    sim.send_many(SESSION, missing)
+    live = fills(1, ScriptedSession(sender_comp_id="M2L001N", exec_id_prefix=99001))
+    sim.send_many(SESSION, live)
+    got = seen.wait_count(Fill, 6, timeout=40)
+    assert [f.exec_id for f in got] == exec_ids(missing) + exec_ids(live)
+    assert not seen.of(UnrecoverableGap)
+    assert len(resend_requests(sim)) >= 2  # the refused request and its retry
+
+
+def test_a_request_beyond_the_resend_window_becomes_an_unrecoverable_gap(
+    key: ApiKey, key_file: Path, tmp_path: Path
+) -> None:
+    with Simulator([key], sessions=[SESSION], resend_window=dt.timedelta(seconds=1)) as sim:
+        client = DropCopyClient(config_for(sim, key_file, tmp_path / "data"))
+        try:
+            seen = Collector(client)
+            client.start(wait=15)
+            old = fills(10)
+            sim.drop_next(SESSION, 10)
+            lost = sim.send_many(SESSION, old)
+            time.sleep(1.5)  # the dropped messages age past the window
+            live = fills(2, ScriptedSession(sender_comp_id="M2L001N", exec_id_prefix=99001))
+            sim.send_many(SESSION, live)
+            gaps = seen.wait_count(UnrecoverableGap, 1, timeout=40)
+            assert (gaps[0].begin, gaps[0].end) == (lost.start, lost.stop - 1)
+            got = seen.wait_count(Fill, 2, timeout=20)
+            assert [f.exec_id for f in got] == exec_ids(live)
+            assert client.journal is not None and client.journal.last_seq(SESSION.sender_comp_id + ":G") == (
+                got[-1].delivery.seq_num
+            )
+        finally:
+            client.stop()
+
+
+def test_the_same_fills_through_two_groups_are_applied_once(
+    key: ApiKey, tmp_path: Path, today: dt.date
+) -> None:
+    from dropcopy_client.auth import generate_key, write_key_file
+    from dropcopy_client.config import ClientConfig, GroupConfig, cgw_target
+
+    other = generate_key("XYZ", created=today - dt.timedelta(days=1), expires=today + dt.timedelta(days=100))
+    second = SimSession("XYZDEFN")
+    keys = tmp_path / "two-keys.txt"
+    write_key_file(keys, [key, other])
+    with Simulator([key, other], sessions=[SESSION, second]) as sim:
+        config = ClientConfig(
+            groups=tuple(
+                GroupConfig(
+                    name=name,
+                    operator="OPS1",
+                    targets=(cgw_target(s.sender_comp_id, "{}:{}".format(*sim.endpoint(s))),),
+                    key_file=keys,
+                )
+                for name, s in (("clearing", SESSION), ("risk", second))
+            ),
+            data_dir=tmp_path / "data",
+            reconnect_interval=1,
+        )
+        client = DropCopyClient(config)
+        try:
+            seen = Collector(client)
+            client.start(wait=15)
+            src = ScriptedSession()
+            order = src.order(ESZ6, account="ACCT1", side=BUY, qty=5, price="4500")
+            inners = [order.ack(), order.fill(2), order.fill(3)]
+            sim.send_many(SESSION, inners)
+            sim.send_many(second, inners)
+            dups = seen.wait_count(DuplicateIgnored, 3)
+            assert len(seen.of(Fill)) == 2
+            # whichever group's copy arrives first is applied; all three copies of the other are duplicates
+            assert len({d.session for d in dups}) == 1
+            assert {f.delivery.session for f in seen.of(Fill)} == {"ABCDEFN:G", "XYZDEFN:G"} - {
+                dups[0].session
+            }
+            assert all(d.event is not None and d.dedupe_key.startswith("E:") for d in dups)
+            position = client.book.position("ACCT1", str(ESZ6.security_id))
+            assert position is not None and position.net_qty == 5 and position.fill_count == 2
+            assert sum(s.duplicates for s in client.status()) == 3
+        finally:
+            client.stop()
