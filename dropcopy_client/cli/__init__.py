@@ -8,6 +8,7 @@ import click
 
 from dropcopy_client.cli.demo import demo
 from dropcopy_client.cli.keys import keys
+from dropcopy_client.cli.run import run, status
 
 
 @click.group()
@@ -21,3 +22,5 @@ def main(verbose: int) -> None:
 
 main.add_command(keys)
 main.add_command(demo)
+main.add_command(run)
+main.add_command(status)

@@ -1,0 +1,347 @@
+"""``dropcopy run`` and ``dropcopy status``: run every session of a configuration, and look at it from elsewhere.
+
+``run`` prints one line per event and publishes the client's health to ``<data_dir>/status.json`` every second
+(written atomically, so a reader never sees half a file). ``status`` shows that file while its writer is alive
+and current; otherwise the runner is gone, and the only truth left is QuickFIX's store: the next sequence
+numbers of each session, which are what the next logon will use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import re
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import click
+
+from dropcopy_client._client import DropCopyClient
+from dropcopy_client._health import SessionStatus
+from dropcopy_client._spec import CME
+from dropcopy_client.cli._format import describe, event_json, format_table
+from dropcopy_client.config import ClientConfig, load_config
+from dropcopy_client.errors import ConfigError, KeyFileError
+
+log = logging.getLogger("dropcopy_client.cli")
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_CONFIG: Final = 2
+STATUS_FILE: Final = "status.json"
+#: status.json older than this means its writer is stuck or gone (it rewrites the file every second)
+FRESH_SECONDS: Final = 10.0
+PUBLISH_SECONDS: Final = 1.0
+_SEQNUMS = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
+
+_config_option = click.option(
+    "--config",
+    "config_path",
+    required=True,
+    envvar="DROPCOPY_CONFIG",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The TOML configuration (or set DROPCOPY_CONFIG).",
+)
+
+
+# ---------------------------------------------------------------------------------------------------- run
+
+
+@click.command()
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event instead of a text line.")
+def run(config_path: Path, as_json: bool) -> None:
+    """Log on every session of the configuration and print every event until Ctrl-C or SIGTERM.
+
+    Stopping logs every session out and delivers what was already received before exiting with 0. A wrong
+    configuration or key file exits with 2 before any connection.
+    """
+    ctx = click.get_current_context()
+    try:
+        client = DropCopyClient.from_config(config_path)
+    except (ConfigError, KeyFileError) as exc:
+        click.echo(f"dropcopy: {exc}", err=True)
+        ctx.exit(EXIT_CONFIG)
+    stop = threading.Event()
+    client.on_event(_printer(as_json, stop))
+    publisher = StatusPublisher(client.status, Path(client.config.data_dir) / STATUS_FILE)
+    client.on_session(lambda _: publisher.poke())  # a state change is published at once, not within 1 s
+    # `import quickfix` (done by the client module) resets SIGINT to SIG_DFL; handlers installed from here on
+    # only set an event, and the main thread does the stopping (engine notes §4.2-4, §4.6).
+    with _stop_signals(stop):
+        try:
+            client.start()
+            publisher.start()
+            while not stop.wait(0.5):
+                pass
+        except Exception as exc:
+            log.debug("start failed", exc_info=True)
+            click.echo(f"dropcopy: cannot start: {exc}", err=True)
+            ctx.exit(EXIT_FAILED)
+        finally:
+            client.stop()
+            publisher.close()
+
+
+def _printer(as_json: bool, stop: threading.Event) -> Callable[[object], None]:
+    def show(event: object) -> None:
+        line = event_json(event) if as_json else describe(event)
+        if not line:
+            return
+        try:
+            click.echo(line)
+        except BrokenPipeError:  # `dropcopy run | head`: nobody reads any more, so stop like Ctrl-C
+            stop.set()
+
+    return show
+
+
+@contextlib.contextmanager
+def _stop_signals(stop: threading.Event) -> Iterator[None]:
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class StatusPublisher:
+    """Writes ``status()`` to a JSON file every second from a background thread, and once more at :meth:`close`.
+
+    The thread only reads the client's status snapshot, so it can never disturb the sessions; the file is
+    replaced atomically (temporary file + ``os.replace``). :meth:`poke` asks for a write now (cheap, from any
+    thread), so state changes do not wait for the next tick.
+    """
+
+    def __init__(
+        self,
+        status: Callable[[], list[SessionStatus]],
+        path: Path,
+        *,
+        interval: float = PUBLISH_SECONDS,
+        pid: int | None = None,
+    ) -> None:
+        self.path = path
+        self._status = status
+        self._interval = interval
+        self._pid = os.getpid() if pid is None else pid
+        self._done = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.write(running=True)
+        self._thread = threading.Thread(target=self._loop, name="dropcopy-status", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if self._done.is_set():
+                return
+            self.write(running=True)
+
+    def poke(self) -> None:
+        """Write as soon as possible (the handler of a session event calls this)."""
+        self._wake.set()
+
+    def close(self) -> None:
+        """Stop the thread and write the final snapshot with ``running: false``."""
+        self._done.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.write(running=False)
+
+    def write(self, *, running: bool) -> None:
+        data = {
+            "pid": self._pid,
+            "updated": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            "running": running,
+            "sessions": [session_json(s) for s in self._status()],
+        }
+        tmp = self.path.with_name(f".{self.path.name}.{self._pid}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self.path, exc)
+
+
+def session_json(status: SessionStatus) -> dict[str, Any]:
+    """One ``status.json`` session entry."""
+    return {
+        "group": status.group,
+        "session": status.session,
+        "state": status.state.value,
+        "endpoint": status.endpoint,
+        "last_inbound_seq": status.last_inbound_seq,
+        "last_outbound_seq": status.last_outbound_seq,
+        "last_message_at": status.last_message_at.isoformat() if status.last_message_at else None,
+        "open_gaps": [list(gap) for gap in status.open_gaps],
+        "messages": status.messages,
+        "errors": status.errors,
+        "duplicates": status.duplicates,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------- status
+
+
+@click.command()
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+def status(config_path: Path, as_json: bool) -> None:
+    """Show every session: live while `dropcopy run` is running, else the stored sequence numbers.
+
+    The live view comes from <data_dir>/status.json when its process is alive and wrote it within 10 s;
+    otherwise each session's next sequence numbers are read from QuickFIX's store, with state "stopped".
+    """
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        click.echo(f"dropcopy: {exc}", err=True)
+        click.get_current_context().exit(EXIT_CONFIG)
+    report = read_status(config)
+    if as_json:
+        click.echo(json.dumps(report, separators=(",", ":")))
+        return
+    if report["source"] == "live":
+        click.echo(f"dropcopy run is running (pid {report['pid']}), updated {report['updated']}")
+    else:
+        click.echo(f"not running; sequence numbers from the QuickFIX stores in {store_dir(config)}")
+    click.echo(status_table(report["sessions"]))
+
+
+def read_status(config: ClientConfig, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The live ``status.json`` when its writer is alive, running and current; otherwise the stores' view."""
+    live = live_status(Path(config.data_dir) / STATUS_FILE, now=now)
+    if live is not None:
+        return {"source": "live", **live}
+    return {
+        "source": "store",
+        "pid": None,
+        "updated": None,
+        "running": False,
+        "sessions": stored_sessions(config),
+    }
+
+
+def live_status(path: Path, *, now: dt.datetime | None = None) -> dict[str, Any] | None:
+    """``path`` parsed, or None when it is missing, unreadable, not running, stale or its process is gone."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        pid = int(data["pid"])
+        updated = dt.datetime.fromisoformat(data["updated"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(data, dict) or data.get("running") is not True or updated.tzinfo is None:
+        return None
+    age = ((now or dt.datetime.now(dt.UTC)) - updated).total_seconds()
+    if abs(age) > FRESH_SECONDS or not pid_alive(pid):
+        return None
+    return data
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def store_dir(config: ClientConfig) -> Path:
+    """Where the engine keeps QuickFIX's file store (``<data_dir>/store``)."""
+    return Path(config.data_dir) / "store"
+
+
+def seqnums_path(config: ClientConfig, sender_comp_id: str, segment: str) -> Path:
+    """QuickFIX's sequence number file of one session: ``FIX.4.2-<SENDER>-CME-<qualifier>.seqnums``, where the
+    SessionQualifier is the segment (FileStore appends it to the name)."""
+    return store_dir(config) / f"FIX.4.2-{sender_comp_id}-{CME}-{segment}.seqnums"
+
+
+def read_seqnums(path: Path) -> tuple[int, int] | None:
+    """``(next outbound, next expected inbound)`` from a ``"<sender> : <target>"`` seqnums file."""
+    try:
+        match = _SEQNUMS.match(path.read_text(encoding="ascii"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def stored_sessions(config: ClientConfig) -> list[dict[str, Any]]:
+    """Every configured session as the store left it (state "stopped"; None where no store exists yet)."""
+    out: list[dict[str, Any]] = []
+    for group in config.groups:
+        for target in group.targets:
+            for segment in target.segments:
+                path = seqnums_path(config, target.sender_comp_id, segment)
+                seqs = read_seqnums(path)
+                next_out, next_in = seqs if seqs is not None else (None, None)
+                out.append(
+                    {
+                        "group": group.name,
+                        "session": f"{target.sender_comp_id}:{segment}",
+                        "state": "stopped",
+                        "endpoint": None,
+                        "last_inbound_seq": next_in - 1 if next_in is not None else None,
+                        "last_outbound_seq": next_out - 1 if next_out is not None else None,
+                        "next_inbound_seq": next_in,
+                        "next_outbound_seq": next_out,
+                        "last_message_at": None,
+                        "open_gaps": [],
+                        "messages": None,
+                        "errors": None,
+                        "duplicates": None,
+                        "store": str(path) if seqs is not None else None,
+                    }
+                )
+    return out
+
+
+_COLUMNS: Final = (
+    ("GROUP", "group"),
+    ("SESSION", "session"),
+    ("STATE", "state"),
+    ("ENDPOINT", "endpoint"),
+    ("LAST IN", "last_inbound_seq"),
+    ("LAST OUT", "last_outbound_seq"),
+    ("LAST MESSAGE", "last_message_at"),
+    ("GAPS", "open_gaps"),
+    ("MESSAGES", "messages"),
+    ("ERRORS", "errors"),
+    ("DUPLICATES", "duplicates"),
+)
+
+
+def status_table(sessions: list[dict[str, Any]]) -> str:
+    """The sessions of a status report as a table (``-`` for what is unknown)."""
+
+    def cell(key: str, value: Any) -> str:
+        if value is None:
+            return "-"
+        if key == "open_gaps":
+            return ",".join(f"{b}-{e}" for b, e in value) or "-"
+        return str(value)
+
+    rows = [[cell(key, session.get(key)) for _, key in _COLUMNS] for session in sessions]
+    return format_table([title for title, _ in _COLUMNS], rows, right=(4, 5, 8, 9, 10))
