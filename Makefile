@@ -10,6 +10,7 @@ BIN := $(VENV)/bin
 WHEELS := $(wildcard ../shared/wheels)
 FIND_LINKS := $(if $(WHEELS),--find-links $(WHEELS),)
 STAMP := $(VENV)/.installed
+LINT := dropcopy_client tests $(wildcard bench examples)
 
 .PHONY: demo test lint typecheck unit bench docs clean
 
@@ -27,8 +28,8 @@ test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check dropcopy_client tests bench examples
-	$(BIN)/ruff format --check dropcopy_client tests bench examples
+	$(BIN)/ruff check $(LINT)
+	$(BIN)/ruff format --check $(LINT)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
