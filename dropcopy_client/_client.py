@@ -75,7 +75,7 @@ class DropCopyClient:
     ) -> None:
         self.config = config
         #: CME's trading week: sequence numbers reset at its boundary, never daily
-        self.schedule = schedule or WeeklySchedule()
+        self.schedule = schedule or WeeklySchedule.parse(config.weekly_reset)
         self._use_journal = journal
         self._resend_cap = resend_cap
         self.journal: Journal | None = None
@@ -93,6 +93,7 @@ class DropCopyClient:
         self._logon_waiters: dict[str, threading.Event] = {name: threading.Event() for name in self._specs}
         self._rejections: dict[str, str] = {}
         self._engine: Engine | None = None
+        self._week_timer: threading.Timer | None = None
         self._dispatcher: threading.Thread | None = None
         self._stopping = False
         self._stopped = threading.Event()
@@ -239,6 +240,7 @@ class DropCopyClient:
             )
             self._queue.put(("notice-event", notice))
         self._engine.start()
+        self._schedule_week()
         if wait is not None:
             self.wait_logged_on(wait)
 
@@ -260,6 +262,8 @@ class DropCopyClient:
         if engine is None:
             return
         self._stopping = True
+        if self._week_timer is not None:
+            self._week_timer.cancel()
         for health in self._health.values():
             if health.state in (SessionState.LOGGED_ON, SessionState.RECOVERING):
                 self._queue.put(("move", health.session, SessionState.LOGGING_OUT))
@@ -363,7 +367,7 @@ class DropCopyClient:
         """
         now = dt.datetime.now(dt.UTC)
         week_start = self.schedule.week_start(now)
-        epoch = int(self.schedule.week_id(now).replace("-", ""))
+        epoch = self._week_epoch(now)
         positions = journal.sessions()
         for name in self._specs:
             created = engine.store_created(name)
@@ -385,6 +389,59 @@ class DropCopyClient:
                 with self._status_lock:
                     self._health[name].last_inbound_seq = position.last_seq
         self._rebuild_book(journal)
+
+    def _week_epoch(self, now: dt.datetime) -> int:
+        """Journal epoch of the trading week containing ``now``: yyyymmdd00 (in-session resets add 1)."""
+        return int(self.schedule.week_id(now).replace("-", "")) * 100
+
+    def _schedule_week(self) -> None:
+        now = dt.datetime.now(dt.UTC)
+        delay = (self.schedule.next_boundary(now) - now).total_seconds()
+        timer = threading.Timer(max(delay, 0.0), self._queue.put, args=(("week",),))
+        timer.daemon = True
+        self._week_timer = timer
+        timer.start()
+
+    def _new_week(self) -> None:
+        """The weekly boundary passed while running: every session starts again at 1 (beginning-of-week logon)."""
+        engine = self._engine
+        if engine is None or self._stopping:
+            return
+        epoch = self._week_epoch(dt.datetime.now(dt.UTC))
+        log.warning(
+            "trading week boundary (%s): every session's sequence numbers go back to 1", self.schedule
+        )
+        for name in self._specs:
+            engine.new_week(name)
+            if self.journal is not None:
+                self.journal.start_epoch(name, epoch)
+        self._schedule_week()
+
+    def reset_sequences(self, session: str) -> None:
+        """In-session reset (141=Y, 34=1): both sides restart at 1 *now*.
+
+        Only when CME support asks for it: every message CME sent before the reset becomes unrecoverable.
+        """
+        engine = self._engine
+        if engine is None:
+            raise SessionError(session, "client is not running")
+        if session not in self._specs:
+            raise SessionError(session, f"unknown session; configured: {', '.join(self._specs)}")
+        log.warning(
+            "session %s: in-session sequence reset requested: messages CME sent before it become unrecoverable",
+            session,
+        )
+        self._queue.put(("reset", session))
+
+    def _reset_session(self, name: str) -> None:
+        engine = self._engine
+        if engine is None:
+            return
+        if self.journal is not None:
+            position = self.journal.sessions().get(name)
+            current = position.epoch if position is not None else self._week_epoch(dt.datetime.now(dt.UTC))
+            self.journal.start_epoch(name, current + 1)
+        engine.reset_logon(name)
 
     def _rebuild_book(self, journal: Journal) -> None:
         """Positions survive restarts: replay the journal into the book (silently, no user events)."""
@@ -510,6 +567,12 @@ class DropCopyClient:
 
     def _dispatch(self, item: Any) -> None:
         kind = item[0]
+        if kind == "week":
+            self._new_week()
+            return
+        if kind == "reset":
+            self._reset_session(item[1])
+            return
         if kind == "notice-event":
             self._emit(item[1])
             return
@@ -587,8 +650,13 @@ class DropCopyClient:
         elif code == "backup-refused":
             log.warning("session %s: %s; returning to the primary", name, text)
         elif code == "throttled":
+            wait, _, failures = text.partition("|")
             log.warning(
-                "session %s: 4 logons failed within 60 s; pausing %s s so CME never sees a fifth", name, text
+                "session %s: %s logon attempts in a row failed; waiting %s s before the next (CME closes the port "
+                "after five bad logons in 60 s)",
+                name,
+                failures,
+                wait,
             )
         elif code == "engine":
             log.debug("session %s: %s", name, text)

@@ -254,6 +254,11 @@ class ResendPolicy:
         self._lost = 0
 
     @property
+    def cap(self) -> int:
+        """Most messages one ResendRequest may ask for."""
+        return self._cap
+
+    @property
     def watching(self) -> bool:
         """True while every processed number must be reported (a gap is open, or QuickFIX's range is)."""
         return self.active or self._engine_end is not None

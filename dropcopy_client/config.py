@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 import attrs
 
+from dropcopy_client._week import WeeklySchedule
 from dropcopy_client.errors import ConfigError
 
 ENVIRONMENTS = ("production", "cert", "newrelease")
@@ -120,6 +121,9 @@ class ClientConfig:
     reconnect_interval: int = 5
     #: seconds to wait for a Logon answer before the engine disconnects
     logon_timeout: int = 10
+    #: when CME's trading week starts and sequence numbers go back to 1 ("<day> <HH:MM> [<time zone>]");
+    #: CME does not publish the exact instant, so it is configurable (see docs/reference/configuration.md)
+    weekly_reset: str = "sun 16:00 America/Chicago"
     source: str = "<python>"
 
 
@@ -199,6 +203,7 @@ _CLIENT_KEYS = {
     "heartbeat",
     "reconnect_interval",
     "logon_timeout",
+    "weekly_reset",
 }
 _GROUP_KEYS = {"name", "key_file", "key_env", "environment", "operator", "target"}
 _TARGET_KEYS = {"kind", "sender_comp_id", "primary", "backup", "segments"}
@@ -250,6 +255,11 @@ def config_from_dict(
             raise ConfigError(f"{where} {key} = {value!r}: must be 1-{limit} ASCII characters")
         app_fields[key] = value
     data_dir = Path(_str(client, "data_dir", "var/dropcopy", where))
+    weekly_reset = _str(client, "weekly_reset", "sun 16:00 America/Chicago", where)
+    try:
+        WeeklySchedule.parse(weekly_reset)
+    except ValueError as exc:
+        raise ConfigError(f"{where} weekly_reset = {weekly_reset!r}: {exc}") from None
     groups_raw = data.get("group", [])
     if not isinstance(groups_raw, list) or not groups_raw:
         raise ConfigError(f"{source}: at least one [[group]] is required")
@@ -276,6 +286,7 @@ def config_from_dict(
         location=location,
         reconnect_interval=_positive(client, "reconnect_interval", 5, where),
         logon_timeout=_positive(client, "logon_timeout", 10, where),
+        weekly_reset=weekly_reset,
         source=source,
         **app_fields,
     )

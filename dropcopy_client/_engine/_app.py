@@ -43,6 +43,8 @@ Put = Callable[[tuple[int, str, Any, int]], None]
 # on the fifth invalid logon inside 60 seconds (spec §1.7), so the SDK never makes a fifth attempt.
 MAX_FAILED_LOGONS = 4
 FAILED_LOGON_WINDOW = 60.0
+#: longest pause between logon attempts after consecutive failures (seconds)
+BACKOFF_CAP = 30.0
 
 
 def _format_time(now: dt.datetime) -> str:
@@ -63,8 +65,11 @@ class EngineApplication(fix.Application):  # type: ignore[misc]
         app_vendor: str,
         clock: Callable[[], dt.datetime] | None = None,
         resend_cap: int = 2500,
+        reconnect_interval: int = 5,
     ) -> None:
         super().__init__()
+        self._reconnect_interval = reconnect_interval
+        self._consecutive: dict[str, int] = {}
         self._by_qfid = {spec.quickfix_id: spec for spec in specs.values()}
         self.recovery = {
             spec.name: SessionRecovery(
@@ -86,6 +91,7 @@ class EngineApplication(fix.Application):  # type: ignore[misc]
         self._reenable_timers: list[threading.Timer] = []
         self._lock = threading.Lock()  # guards the small sets above; never held across a QuickFIX call
         self.reset_requested: set[str] = set()
+        self.reset_lock = self._lock
 
     # ------------------------------------------------------------------------------------------ helpers
     def _spec(self, session_id: Any) -> SessionSpec | None:
@@ -123,6 +129,7 @@ class EngineApplication(fix.Application):  # type: ignore[misc]
             with self._lock:
                 self._logged_on.add(spec.name)
                 self._failed_logons.pop(spec.name, None)
+                self._consecutive.pop(spec.name, None)
                 self._adopted_seq.discard(spec.name)
             self._put((LOGON, spec.name, None, time.time_ns()))
         except BaseException:
@@ -175,6 +182,11 @@ class EngineApplication(fix.Application):  # type: ignore[misc]
         # 141=Y only on an explicit in-session reset; the engine itself then rewrites 34 to 1 (notes §1.1),
         # so a reset logon is only ever requested through Engine.reset_session, which resets the store first.
         message.setField(141, "Y" if reset else "N")
+        if reset:
+            # With 141=Y the engine resets its store and rewrites 34 to 1 *after* this callback (engine
+            # notes §1.1): sign, and send, what will actually be on the wire.
+            header.setField(34, "1")
+            header.setField(369, "0")
         if self._clock is not None:
             header.setField(52, _format_time(self._clock()))
         name, version, vendor = self._app
@@ -289,21 +301,30 @@ class EngineApplication(fix.Application):  # type: ignore[misc]
         self._put((NOTICE, spec.name, ("rejected", f"{next_expected or ''}|{text}"), time.time_ns()))
 
     def note_disconnect(self, name: str, session: Any) -> None:
-        """Called (from the dispatcher) after a disconnect: enforce the bad-logon budget."""
+        """Called (from the dispatcher) after a logon attempt ended without a session: pause before the next.
+
+        Two limits, whichever is longer: capped exponential backoff over consecutive failures
+        (``reconnect_interval`` doubling up to ``BACKOFF_CAP``), and the bad-logon budget -- never a fifth
+        failed logon inside 60 seconds, because CME closes the port for good after that.
+        """
+        now = time.monotonic()
         with self._lock:
             if name in self._logged_on or name in self._locked:
                 return
             attempts = self._failed_logons.get(name)
-            if attempts is None:
+            if not attempts:
                 return
-            cutoff = time.monotonic() - FAILED_LOGON_WINDOW
-            while attempts and attempts[0] < cutoff:
+            while attempts and attempts[0] < now - FAILED_LOGON_WINDOW:
                 attempts.popleft()
-            if len(attempts) < MAX_FAILED_LOGONS:
-                return
-            wait = FAILED_LOGON_WINDOW - (time.monotonic() - attempts[0]) + 1.0
+            failures = self._consecutive[name] = self._consecutive.get(name, 0) + 1
+            backoff = min(self._reconnect_interval * 2 ** (failures - 1), BACKOFF_CAP)
+            wait = backoff - self._reconnect_interval  # QuickFIX itself waits reconnect_interval
+            if len(attempts) >= MAX_FAILED_LOGONS:
+                wait = max(wait, FAILED_LOGON_WINDOW - (now - attempts[0]) + 1.0)
+        if wait <= 0:
+            return
         session.logout()
-        self._put((NOTICE, name, ("throttled", f"{wait:.0f}"), time.time_ns()))
+        self._put((NOTICE, name, ("throttled", f"{wait:.0f}|{failures}"), time.time_ns()))
 
         def reenable() -> None:
             with self._lock:

@@ -7,6 +7,7 @@ import importlib.resources
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ class Engine:
             app_vendor=app_vendor,
             clock=clock,
             resend_cap=resend_cap,
+            reconnect_interval=reconnect_interval,
         )
         self._settings = fix.SessionSettings()
         self._settings.setFromString(self.settings_text)
@@ -106,6 +108,26 @@ class Engine:
                 continue
         log.warning("session %s: unreadable store creation time %r in %s", name, text, path)
         return None
+
+    def new_week(self, name: str) -> None:
+        """Weekly boundary: reset the store (QuickFIX logs out first if logged on) and forget open gaps."""
+        self.session(name).reset()
+        self.app.recovery[name].restart()
+
+    def reset_logon(self, name: str) -> None:
+        """In-session reset: log out, then log on with 141=Y (QuickFIX resets the store and sends 34=1)."""
+        session = self.session(name)
+        with self.app.reset_lock:
+            self.app.reset_requested.add(name)
+        session.logout()
+
+        def log_on_again() -> None:
+            deadline = time.monotonic() + 30
+            while session.isLoggedOn() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            session.logon()
+
+        threading.Thread(target=log_on_again, name=f"dropcopy-reset-{name}", daemon=True).start()
 
     def reset_store(self, name: str) -> None:
         """Sequence numbers back to 1 on both sides (the weekly reset). Only while disconnected."""

@@ -125,6 +125,12 @@ class SessionRecovery:
             actions = self.policy.on_disconnect()
         self._apply(actions, inside=False)
 
+    def restart(self) -> None:
+        """A new sequence epoch (weekly or in-session reset): whatever was missing can never be asked for."""
+        with self._lock:
+            self.policy = ResendPolicy(self.name, cap=self.policy.cap)
+            self._queued_logon = None
+
     def cancel(self) -> None:
         for timer in self._timers:
             timer.cancel()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
+import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -204,3 +207,65 @@ def test_secrets_never_reach_logs_or_files(
             content = path.read_bytes()
             assert secret.encode() not in content and signature.encode() not in content, path
     assert secret not in repr(client.config) and secret not in repr(key)
+
+
+class _SilentGateway:
+    """Accepts connections, reads the Logon, closes without answering: every attempt fails."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.logons: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    if b"35=A\x01" in conn.recv(4096):
+                        self.logons.append(time.monotonic())
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+
+
+def test_failed_logons_back_off_and_never_reach_a_fifth_inside_60_seconds(
+    tmp_path: Path, key_file: Path
+) -> None:
+    from dropcopy_client.config import ClientConfig, GroupConfig, cgw_target
+
+    gateway = _SilentGateway()
+    config = ClientConfig(
+        groups=(GroupConfig("g", "OPS1", (cgw_target(COMP_ID, gateway.address),), key_file=key_file),),
+        data_dir=tmp_path / "data",
+        reconnect_interval=1,
+        logon_timeout=1,
+    )
+    client = DropCopyClient(config)
+    try:
+        client.start()
+        time.sleep(20)
+    finally:
+        client.stop()
+        gateway.close()
+    times = gateway.logons
+    assert 2 <= len(times) <= 4, times  # without the guard: about 20 attempts in 20 s
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert gaps == sorted(gaps)  # each pause at least as long as the one before (capped exponential)
