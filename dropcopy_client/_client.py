@@ -31,7 +31,7 @@ from dropcopy_client._events import HandlerFailed, KeyExpiryWarning, LogonReject
 from dropcopy_client._health import SessionHealth, SessionStatus
 from dropcopy_client._journal import Journal
 from dropcopy_client._messages import ExecutionReport, Fill, MessageError, OrderMassActionReport
-from dropcopy_client._pipeline import BATCH, Pipeline
+from dropcopy_client._pipeline import BATCH, Pipeline, utc_from_ns
 from dropcopy_client._recovery import DuplicateIgnored, GapDetected, GapFilled, UnrecoverableGap
 from dropcopy_client._spec import SessionSpec
 from dropcopy_client._week import WeeklySchedule
@@ -45,10 +45,6 @@ log = logging.getLogger("dropcopy_client")
 Handler = Callable[[Any], object]
 H = TypeVar("H", bound=Handler)
 _STOP = object()
-
-
-def _utc(ns: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC)
 
 
 class _Subscription:
@@ -77,6 +73,10 @@ class DropCopyClient:
         #: CME's trading week: sequence numbers reset at its boundary, never daily
         self.schedule = schedule or WeeklySchedule.parse(config.weekly_reset)
         self._use_journal = journal
+        if not 1 <= resend_cap <= 2500:
+            raise ConfigError(
+                f"resend_cap = {resend_cap}: CME answers at most 2,500 messages per ResendRequest"
+            )
         self._resend_cap = resend_cap
         self.journal: Journal | None = None
         #: the position book fed by this client's stream (read it from any thread with ``snapshot()``)
@@ -453,7 +453,7 @@ class DropCopyClient:
                 row.raw,
                 group=self._specs[row.session].group if row.session in self._specs else "",
                 session=row.session,
-                received_at=_utc(row.received_ns),
+                received_at=utc_from_ns(row.received_ns),
             ):
                 self.book.apply(event)
             count += 1
@@ -610,7 +610,7 @@ class DropCopyClient:
         seq = _wire.first(fields, 34)
         with self._status_lock:
             health = self._health[name]
-            health.last_message_at = _utc(ns)
+            health.last_message_at = utc_from_ns(ns)
             if seq is not None and seq.isdigit():
                 health.last_inbound_seq = int(seq)
 
@@ -638,7 +638,7 @@ class DropCopyClient:
                     health.group,
                     name,
                     reason,
-                    _utc(ns),
+                    utc_from_ns(ns),
                     int(next_expected) if next_expected.isdigit() else None,
                 )
             )
@@ -663,7 +663,7 @@ class DropCopyClient:
 
     def _move(self, name: str, state: SessionState, ns: int, text: str | None = None) -> None:
         with self._status_lock:
-            event = self._health[name].move(state, _utc(ns), text)
+            event = self._health[name].move(state, utc_from_ns(ns), text)
         if event is not None:
             self._emit(event)
 

@@ -34,7 +34,8 @@ _MSG_TYPES: dict[type, str] = {
 }
 
 
-def _utc(ns: int) -> dt.datetime:
+def utc_from_ns(ns: int) -> dt.datetime:
+    """Nanoseconds since the epoch as a tz-aware UTC datetime."""
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC)
 
 
@@ -103,7 +104,7 @@ class Pipeline:
                 data,
                 group=self._groups[name],
                 session=name,
-                received_at=_utc(ns),
+                received_at=utc_from_ns(ns),
                 uncertain=self.uncertain[name],
             )
             for event in events:
@@ -120,4 +121,6 @@ class Pipeline:
                 self._deliver(name, event)
             else:
                 key = entry.dedupe_key or ""
-                self._duplicate(name, DuplicateIgnored(name, entry.seq, key, entry.exec_id, _utc(ns)), event)
+                self._duplicate(
+                    name, DuplicateIgnored(name, entry.seq, key, entry.exec_id, utc_from_ns(ns)), event
+                )
