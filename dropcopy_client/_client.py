@@ -39,6 +39,7 @@ from dropcopy_client.auth import ApiKey, keys_from_env, load_key_file, select_ke
 from dropcopy_client.config import ClientConfig, GroupConfig, load_config
 from dropcopy_client.errors import ConfigError, KeyFileError, LogonRejectedError, SessionError
 from dropcopy_client.positions import Position, PositionBook
+from dropcopy_client.positions._replay import apply_journal
 
 log = logging.getLogger("dropcopy_client")
 
@@ -445,18 +446,7 @@ class DropCopyClient:
 
     def _rebuild_book(self, journal: Journal) -> None:
         """Positions survive restarts: replay the journal into the book (silently, no user events)."""
-        from dropcopy_client._decode import decode
-
-        count = 0
-        for row in journal.iter_messages():
-            for event in decode(
-                row.raw,
-                group=self._specs[row.session].group if row.session in self._specs else "",
-                session=row.session,
-                received_at=utc_from_ns(row.received_ns),
-            ):
-                self.book.apply(event)
-            count += 1
+        count = apply_journal(journal, self.book)
         if count:
             log.info("position book rebuilt from %d journaled messages", count)
 

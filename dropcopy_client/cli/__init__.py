@@ -8,6 +8,7 @@ import click
 
 from dropcopy_client.cli.demo import demo
 from dropcopy_client.cli.keys import keys
+from dropcopy_client.cli.positions import eod, positions, replay
 from dropcopy_client.cli.run import run, status
 
 
@@ -24,3 +25,6 @@ main.add_command(keys)
 main.add_command(demo)
 main.add_command(run)
 main.add_command(status)
+main.add_command(positions)
+main.add_command(eod)
+main.add_command(replay)

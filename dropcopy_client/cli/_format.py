@@ -95,11 +95,26 @@ def describe(event: object) -> str:
 
 
 def position_table(positions: Sequence[Any]) -> str:
-    """The position book as a table people can scan."""
-    headers = (
+    """The position book as a table people can scan: a Trade date column when the book is split by date,
+    prices rounded to 8 decimals without trailing zeros (JSON and CSV output carry the exact values)."""
+
+    def price(value: Decimal | None) -> str:
+        if value is None:
+            return "-"
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -8:
+            value = value.quantize(Decimal("1E-8"))
+        text = format(value, "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+
+    if not positions:
+        return "(no positions)"
+    dated = any(p.trade_date is not None for p in positions)
+    headers = [
         "Account",
         "Instrument",
         "SecurityID",
+        *(["Trade date"] if dated else []),
         "Bought",
         "Sold",
         "Net",
@@ -107,22 +122,24 @@ def position_table(positions: Sequence[Any]) -> str:
         "Realized",
         "Fills",
         "Busts",
-    )
+        "Corr",
+    ]
     rows = [
-        (
+        [
             p.account,
             p.instrument,
             p.security_id,
+            *([p.trade_date.isoformat() if p.trade_date else "-"] if dated else []),
             str(p.bought_qty),
             str(p.sold_qty),
             f"{p.net_qty:+d}",
-            f"{p.avg_open_px.normalize():f}" if p.avg_open_px is not None else "-",
-            f"{p.realized_pnl.normalize():f}",
+            price(p.avg_open_px),
+            price(p.realized_pnl),
             str(p.fill_count),
             str(p.busts),
-        )
+            str(p.corrections),
+        ]
         for p in positions
     ]
-    if not rows:
-        return "(no positions)"
-    return format_table(headers, rows, right=(3, 4, 5, 6, 7, 8, 9))
+    first_number = 4 if dated else 3
+    return format_table(headers, rows, right=range(first_number, len(headers)))
