@@ -508,8 +508,18 @@ class DropCopyClient:
                 health.last_inbound_seq = delivery.seq_num
                 health.last_message_at = delivery.received_at
         self._emit(event)
-        for position in self.book.apply(event):
+        for position in self.book.apply(event, snapshots=self._wants_positions()):
             self._emit(position)
+
+    def _wants_positions(self) -> bool:
+        """Position snapshots cost a third of a fill's book update: build them only for a consumer."""
+        if self._subs:
+            return True
+        handlers = self._by_type.get(Position)
+        if handlers is None:
+            handlers = [fn for types, fn in self._handlers if issubclass(Position, types)]
+            self._by_type[Position] = handlers
+        return bool(handlers)
 
     def _on_duplicate(self, name: str, notice: DuplicateIgnored, event: object) -> None:
         health = self._health[name]

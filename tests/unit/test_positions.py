@@ -87,6 +87,17 @@ def test_average_cost_vwap_and_realized_pnl_worked_by_hand() -> None:
     assert (p.symbol, p.security_desc, p.instrument) == ("ES", "ESZ6", "ESZ6")
 
 
+def test_without_snapshots_the_book_is_updated_but_nothing_is_built() -> None:
+    src = session()
+    buy = src.order(ESZ6, account="ACCT1", side=BUY, qty=10, price="100")
+    quiet, loud = PositionBook(), PositionBook()
+    for inner in (buy.fill(4, "100"), buy.fill(6, "101.5")):
+        for event in decode(inner):
+            assert quiet.apply(event, snapshots=False) == []
+            loud.apply(event)
+    assert quiet.snapshot() == loud.snapshot()
+
+
 def test_flip_from_long_to_short_opens_the_rest_at_the_fill_price() -> None:
     src = session()
     buy = src.order(ZNH7, account="A", side=BUY, qty=3, price="110")
