@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -339,3 +340,27 @@ def test_kill_9_mid_batch_leaves_position_equal_to_durable_messages(tmp_path: Pa
             assert j._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert last is not None
         reported = last
+
+
+@pytest.mark.parametrize("mode", ["background", "inline"])
+def test_checkpoints_run_off_the_writer_by_default(tmp_path: Path, mode: str) -> None:
+    # With inline checkpoints the writer folds the WAL back only every ~40 MB, so after a few MB the main file is
+    # still nearly empty; the background thread copies it back within moments, without the writer.
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path, checkpoint=mode)  # type: ignore[arg-type]
+    try:
+        for batch in range(20):
+            journal.record(
+                [
+                    attrs.evolve(entry("S:G", batch * 200 + i, f"E:{batch}:{i}"), raw=b"x" * 2000)
+                    for i in range(1, 201)
+                ]
+            )
+        time.sleep(0.5)
+        folded = path.stat().st_size
+    finally:
+        journal.close()
+    if mode == "background":
+        assert folded > 1_000_000
+    else:
+        assert folded < 200_000
