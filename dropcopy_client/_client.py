@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import os
 import queue
@@ -69,8 +70,14 @@ class DropCopyClient:
         journal: bool = True,
         schedule: WeeklySchedule | None = None,
         resend_cap: int = 2500,
+        gc_freeze_every: int = 50_000,
     ) -> None:
         self.config = config
+        #: after this many messages the dispatcher moves every object alive into the garbage collector's
+        #: permanent generation (``gc.freeze()``): the book, journal index and caches only grow, and without it
+        #: each full collection rescans all of them (pauses of seconds after a few million fills). 0 disables.
+        self.gc_freeze_every = gc_freeze_every
+        self._since_freeze = 0
         #: CME's trading week: sequence numbers reset at its boundary, never daily
         self.schedule = schedule or WeeklySchedule.parse(config.weekly_reset)
         self._use_journal = journal
@@ -490,6 +497,11 @@ class DropCopyClient:
             return
         try:
             self._pipeline.run(pending)
+            if self.gc_freeze_every:
+                self._since_freeze += len(pending)
+                if self._since_freeze >= self.gc_freeze_every:
+                    self._since_freeze = 0
+                    gc.freeze()
         except BaseException:
             # Nothing was acknowledged: the journal's position did not move, so a restart asks again.
             log.exception(

@@ -138,3 +138,20 @@ def test_a_malformed_inner_message_becomes_an_error_event_and_the_session_contin
     assert errors[0].delivery.seq_num == seqs[0]
     assert "checksum" in errors[0].reason.lower()
     assert client.status()[0].errors == 1
+
+
+def test_the_dispatcher_freezes_long_lived_objects_out_of_the_collectors_way(
+    make_client: Callable[..., DropCopyClient], sim: Simulator
+) -> None:
+    import gc
+
+    gc.unfreeze()
+    client = make_client(gc_freeze_every=100)
+    seen = Collector(client)
+    client.start(wait=15)
+    try:
+        sim.send_many(SESSION, _fills(150))
+        seen.wait_count(Fill, 150)
+        assert gc.get_freeze_count() > 0  # full collections no longer rescan the book and caches
+    finally:
+        gc.unfreeze()
