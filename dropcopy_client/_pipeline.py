@@ -57,10 +57,12 @@ def journal_entry(name: str, ns: int, data: bytes, event: object) -> JournalEntr
     if isinstance(event, ExecutionReport):
         msg_type, exec_id = "8", event.exec_id
         account, security_id = event.account, event.security_id
-        trade_date = event.trade_date.strftime("%Y%m%d") if event.trade_date is not None else None
+        day = event.trade_date
+        trade_date = f"{day.year:04d}{day.month:02d}{day.day:02d}" if day is not None else None
     else:
         msg_type = event.msg_type if isinstance(event, UnknownMessage) else _MSG_TYPES.get(type(event), "?")
-    sent = source.sending_time.isoformat() if source.sending_time is not None else None
+    # the source header only matters to the dedupe key when there is no ExecID
+    sent = source.sending_time.isoformat() if exec_id is None and source.sending_time is not None else None
     return JournalEntry(
         session=name,
         seq=delivery.seq_num,
