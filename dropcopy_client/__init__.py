@@ -50,12 +50,10 @@ from dropcopy_client.errors import (
     ConfigError,
     DecodeError,
     DropCopyError,
-    HandlerError,
     KeyExpiredError,
     KeyFileError,
     LogonRejectedError,
     SessionError,
-    UnrecoverableGapError,
 )
 from dropcopy_client.positions import Position, PositionBook, PositionException, WorkingOrder
 
@@ -76,7 +74,6 @@ __all__ = [
     "ExecutionReport",
     "Fill",
     "GroupConfig",
-    "HandlerError",
     "HandlerFailed",
     "KeyExpiredError",
     "KeyExpiryWarning",
@@ -110,7 +107,6 @@ __all__ = [
     "TradeBust",
     "TradeCorrection",
     "UnknownMessage",
-    "UnrecoverableGapError",
     "WorkingOrder",
     "cgw_target",
     "decode",

@@ -94,6 +94,8 @@ class DropCopyClient:
         self._clock = clock
         self._specs = self._build_specs(config, today=today, env=env)
         self._health = {spec.name: SessionHealth(spec.group, spec.name) for spec in self._specs.values()}
+        #: session -> a sequence gap is open (shared with the pipeline, which stamps Delivery.uncertain)
+        self._uncertain: dict[str, bool] = dict.fromkeys(self._specs, False)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._handlers: list[tuple[tuple[type, ...], Handler]] = []
         self._by_type: dict[type, list[Handler]] = {}
@@ -106,7 +108,6 @@ class DropCopyClient:
         self._week_timer: threading.Timer | None = None
         self._dispatcher: threading.Thread | None = None
         self._stopping = False
-        self._stopped = threading.Event()
         self._pending_notices: list[object] = list(self._key_warnings)
 
     # ------------------------------------------------------------------------------------------ set-up
@@ -215,7 +216,6 @@ class DropCopyClient:
         if self._engine is not None:
             raise SessionError("client", "already started")
         self._stopping = False
-        self._stopped.clear()
         data_dir = Path(self.config.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         self._engine = engine = Engine(
@@ -234,7 +234,11 @@ class DropCopyClient:
             self.journal = Journal(data_dir / "journal.sqlite")
             self._take_position_from_journal(engine, self.journal)
         self._pipeline = Pipeline(
-            self.journal, {n: s.group for n, s in self._specs.items()}, self._deliver, self._on_duplicate
+            self.journal,
+            {n: s.group for n, s in self._specs.items()},
+            self._deliver,
+            self._on_duplicate,
+            self._uncertain,
         )
         self._dispatcher = threading.Thread(
             target=self._dispatch_loop, name="dropcopy-dispatcher", daemon=True
@@ -286,7 +290,6 @@ class DropCopyClient:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
-        self._stopped.set()
 
     def run(self) -> None:
         """Start, then block until Ctrl-C or SIGTERM; log out cleanly either way."""
@@ -576,12 +579,12 @@ class DropCopyClient:
         self._emit(payload)
 
     def _set_uncertain(self, name: str, uncertain: bool) -> None:
-        self._pipeline.uncertain[name] = uncertain
+        self._uncertain[name] = uncertain
         self.book.mark_uncertain(name, uncertain)
 
     def is_uncertain(self, session: str) -> bool:
         """True while ``session`` has an open sequence gap: its positions may be incomplete."""
-        return self._pipeline.uncertain.get(session, False) if hasattr(self, "_pipeline") else False
+        return self._uncertain.get(session, False)
 
     def _dispatch(self, item: Any) -> None:
         kind = item[0]

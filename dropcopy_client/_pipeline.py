@@ -88,12 +88,13 @@ class Pipeline:
         groups: dict[str, str],
         deliver: Callable[[str, object], None],
         duplicate: Callable[[str, DuplicateIgnored, object], None],
+        uncertain: dict[str, bool],
     ) -> None:
         self.journal = journal
         self._groups = groups
         self._deliver = deliver
         self._duplicate = duplicate
-        self.uncertain: dict[str, bool] = dict.fromkeys(groups, False)
+        self.uncertain = uncertain  #: session -> a gap is open; owned and updated by the client
 
     def run(self, batch: Sequence[tuple[str, str, int]]) -> None:
         """``batch``: (session name, raw outer message as str, receive time ns), in arrival order."""

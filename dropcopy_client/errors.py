@@ -8,13 +8,11 @@
     │   └── KeyExpiredError              the only key for a session has expired: names session, key id, date
     ├── LogonRejectedError               CME (or the simulator) refused the logon: .session, .text (tag 58)
     ├── SessionError                     a session-level failure: .session
-    │   └── UnrecoverableGapError        a sequence range cannot be recovered: .begin, .end
-    ├── DecodeError(ValueError)          a message cannot be decoded (strict decoding): .raw (redacted), .reason
-    └── HandlerError                     a user handler raised; __cause__ is the user's exception
+    └── DecodeError(ValueError)          a message cannot be decoded (strict decoding): .raw (redacted), .reason
 
-Synchronous calls raise these. Failures while streaming become events instead (there is no caller to raise
-to); the event types carry the same information (a
-``MessageError`` event for what ``DecodeError`` would say). No exception ever carries a secret key or a signature.
+Synchronous calls raise these. Failures while streaming become events instead, since there is no caller to
+raise to: ``MessageError``, ``UnrecoverableGap``, ``HandlerFailed``, ``LogonRejected``. No exception ever
+carries a secret key or a signature.
 """
 
 from __future__ import annotations
@@ -53,15 +51,6 @@ class SessionError(DropCopyError):
         super().__init__(f"{session}: {message}")
 
 
-class UnrecoverableGapError(SessionError):
-    """Messages ``begin``..``end`` of a session cannot be recovered (for example beyond CME's 48-hour window)."""
-
-    def __init__(self, session: str, begin: int, end: int, reason: str) -> None:
-        self.begin = begin
-        self.end = end
-        super().__init__(session, f"messages {begin}..{end} are unrecoverable: {reason}")
-
-
 class DecodeError(DropCopyError, ValueError):
     """A received message could not be decoded; ``raw`` is kept, with secrets redacted."""
 
@@ -69,7 +58,3 @@ class DecodeError(DropCopyError, ValueError):
         self.reason = reason
         self.raw = raw
         super().__init__(reason)
-
-
-class HandlerError(DropCopyError):
-    """A user handler raised; the original exception is ``__cause__``."""

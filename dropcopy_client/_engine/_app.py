@@ -97,10 +97,6 @@ class EngineApplication(fix.Application):  # type: ignore[misc]
     def _spec(self, session_id: Any) -> SessionSpec | None:
         return self._by_qfid.get(session_id.toString())
 
-    def is_locked_out(self, name: str) -> bool:
-        with self._lock:
-            return name in self._locked
-
     def unlock(self, name: str) -> None:
         with self._lock:
             self._locked.discard(name)

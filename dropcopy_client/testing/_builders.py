@@ -276,6 +276,49 @@ def exec_ref_id(original_exec_id: str) -> str:
     return original_exec_id[-9:]
 
 
+def _trade_amendment(
+    header: InnerHeader,
+    order: Order,
+    *,
+    ord_status: str,
+    exec_trans_type: str,
+    original_exec_id: str,
+    last_qty: int,
+    last_px: Decimal | str,
+    exec_id: str,
+    transact_time: datetime,
+    trade_id: int | None,
+    secondary_exec_id: str,
+    trade_date: str | None,
+    multileg: str,
+    correction: bool,
+) -> bytes:
+    """What a bust and a correction share: 19 = last 9 chars of the original 17, 31/32, 75, 442, 527, and
+    37711 of the original trade (never on spread legs). A correction also resets 14 and omits 151."""
+    extra: list[tuple[int, FieldValue]] = [(14, 0)] if correction else []
+    extra += [
+        (19, exec_ref_id(original_exec_id)),
+        (31, _fmt_price(_price(last_px))),
+        (32, last_qty),
+        (75, trade_date or transact_time.strftime("%Y%m%d")),
+        (442, multileg),
+        (527, secondary_exec_id),
+    ]
+    if trade_id is not None and multileg != "2":
+        extra.append((37711, trade_id))
+    return execution_report(
+        header,
+        order,
+        ord_status=ord_status,
+        exec_type=ord_status,
+        exec_trans_type=exec_trans_type,
+        exec_id=exec_id,
+        transact_time=transact_time,
+        leaves=not correction,
+        extra=extra,
+    )
+
+
 def trade_bust(
     header: InnerHeader,
     order: Order,
@@ -291,25 +334,21 @@ def trade_bust(
     multileg: str = "1",
 ) -> bytes:
     """Trade cancel: 39=H, 20=1, 19 = last 9 chars of the busted 17; 31/32 and 37711 of the busted trade."""
-    extra: list[tuple[int, FieldValue]] = [
-        (19, exec_ref_id(original_exec_id)),
-        (31, _fmt_price(_price(last_px))),
-        (32, last_qty),
-        (75, trade_date or transact_time.strftime("%Y%m%d")),
-        (442, multileg),
-        (527, secondary_exec_id),
-    ]
-    if trade_id is not None and multileg != "2":
-        extra.append((37711, trade_id))
-    return execution_report(
+    return _trade_amendment(
         header,
         order,
         ord_status="H",
-        exec_type="H",
         exec_trans_type="1",
+        original_exec_id=original_exec_id,
+        last_qty=last_qty,
+        last_px=last_px,
         exec_id=exec_id,
         transact_time=transact_time,
-        extra=extra,
+        trade_id=trade_id,
+        secondary_exec_id=secondary_exec_id,
+        trade_date=trade_date,
+        multileg=multileg,
+        correction=False,
     )
 
 
@@ -329,27 +368,21 @@ def trade_correction(
 ) -> bytes:
     """Trade correction: 39=G, 20=2, new 17, 19 = last 9 chars of the original, 31 = new price,
     32 = original qty, 14 = 0, no 151 (spec §4.2)."""
-    extra: list[tuple[int, FieldValue]] = [
-        (14, 0),
-        (19, exec_ref_id(original_exec_id)),
-        (31, _fmt_price(_price(new_px))),
-        (32, last_qty),
-        (75, trade_date or transact_time.strftime("%Y%m%d")),
-        (442, multileg),
-        (527, secondary_exec_id),
-    ]
-    if trade_id is not None and multileg != "2":
-        extra.append((37711, trade_id))
-    return execution_report(
+    return _trade_amendment(
         header,
         order,
         ord_status="G",
-        exec_type="G",
         exec_trans_type="2",
+        original_exec_id=original_exec_id,
+        last_qty=last_qty,
+        last_px=new_px,
         exec_id=exec_id,
         transact_time=transact_time,
-        leaves=False,
-        extra=extra,
+        trade_id=trade_id,
+        secondary_exec_id=secondary_exec_id,
+        trade_date=trade_date,
+        multileg=multileg,
+        correction=True,
     )
 
 
