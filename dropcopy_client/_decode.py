@@ -430,21 +430,25 @@ def decode(
     session: str | None = None,
     received_at: dt.datetime | None = None,
     uncertain: bool = False,
+    journal_id: int | None = None,
+    replayed: bool = False,
 ) -> list[Event]:
     """The events of one raw outer message (SOH-delimited). Never raises for bad input.
 
     35=n: the copied message inside 213 becomes one event. A business message that arrives unwrapped
     (35=8/9/j/BZ as the outer type) is decoded directly. Admin messages give ``[]``. Anything that cannot be
     decoded gives ``[MessageError(...)]`` with a specific reason. ``session`` defaults to
-    ``"<outer 56>:<outer 50>"``; ``received_at`` to now.
+    ``"<outer 56>:<outer 50>"``; ``received_at`` to now. ``journal_id`` and ``replayed`` are stamped on the
+    events' delivery (and on a MessageError) when the message is read back from the journal.
     """
     data = raw if type(raw) is bytes else _as_bytes(raw)
     try:
-        return _decode(data, group, session, received_at, uncertain)
+        return _decode(data, group, session, received_at, uncertain, journal_id, replayed)
     except _Fail as fail:
-        return [_error(data, fail.reason, fail.delivery, fail.inner)]
+        return [_error(data, fail.reason, fail.delivery, fail.inner, journal_id, replayed)]
     except Exception as exc:  # a decoder bug must not stop the stream: it is reported as an event instead
-        return [_error(data, f"internal decoder error: {type(exc).__name__}: {exc}", None, None)]
+        reason = f"internal decoder error: {type(exc).__name__}: {exc}"
+        return [_error(data, reason, None, None, journal_id, replayed)]
 
 
 def decode_strict(
@@ -469,14 +473,32 @@ def _as_bytes(raw: bytes | str) -> bytes:
     return bytes(raw)
 
 
-def _error(data: bytes, reason: str, delivery: Delivery | None, inner: bytes | None) -> MessageError:
+def _error(
+    data: bytes,
+    reason: str,
+    delivery: Delivery | None,
+    inner: bytes | None,
+    journal_id: int | None = None,
+    replayed: bool = False,
+) -> MessageError:
     return MessageError(
-        reason=reason, raw=redact(data), delivery=delivery, inner=None if inner is None else redact(inner)
+        reason=reason,
+        raw=redact(data),
+        delivery=delivery,
+        inner=None if inner is None else redact(inner),
+        journal_id=journal_id,
+        replayed=replayed,
     )
 
 
 def _decode(
-    data: bytes, group: str, session: str | None, received_at: dt.datetime | None, uncertain: bool = False
+    data: bytes,
+    group: str,
+    session: str | None,
+    received_at: dt.datetime | None,
+    uncertain: bool = False,
+    journal_id: int | None = None,
+    replayed: bool = False,
 ) -> list[Event]:
     try:
         outer = parse_frame(data)
@@ -488,7 +510,7 @@ def _decode(
     msg_type = header[35]
     if msg_type in _ADMIN_TYPES:
         return []
-    delivery = _delivery(header, group, session, received_at, uncertain)
+    delivery = _delivery(header, group, session, received_at, uncertain, journal_id, replayed)
     if msg_type != b"n":
         return [_payload(data, delivery, unwrapped=True)]
     xml = header.get(213)
@@ -507,6 +529,8 @@ def _delivery(
     session: str | None,
     received_at: dt.datetime | None,
     uncertain: bool = False,
+    journal_id: int | None = None,
+    replayed: bool = False,
 ) -> Delivery:
     try:
         values = {key: header[tag].decode("ascii") for tag, key in _DELIVERY_TAGS if tag in header}
@@ -519,6 +543,8 @@ def _delivery(
     )
     converted["received_at"] = received_at if received_at is not None else dt.datetime.now(_UTC)
     converted["uncertain"] = uncertain
+    converted["journal_id"] = journal_id
+    converted["replayed"] = replayed
     delivery: Delivery = _DELIVERY.build(converted)
     return delivery
 

@@ -173,6 +173,16 @@ class Delivery:
         default=False,
         metadata={"doc": "a sequence gap was open on this session when the message was delivered"},
     )
+    journal_id: int | None = attrs.field(
+        default=None,
+        metadata={
+            "doc": "position in the journal's stream (what consumer cursors count); None before journaling"
+        },
+    )
+    replayed: bool = attrs.field(
+        default=False,
+        metadata={"doc": "re-fed from the journal after a restart: this consumer may have seen it before"},
+    )
 
 
 @attrs.frozen(kw_only=True, slots=False)
@@ -204,6 +214,37 @@ class _Business:
     )
 
     __repr__ = _short_repr
+
+    @property
+    def idempotency_key(self) -> str:
+        """The key a consumer de-duplicates on: the same however often and by whichever path it arrives.
+
+        ``"E:" + ExecID`` when the message has one (unique per message across Globex: the same on a resend,
+        on a post-failover 97=Y replay and on the copy another drop copy group receives). Otherwise
+        ``"S:<target session>|<source 56>|<source 34>|<source 52>"``: the source session's own numbering,
+        qualified by the drop copy session it came on (MSGW segments number independently).
+        """
+        exec_id: str | None = getattr(self, "exec_id", None)
+        if exec_id:
+            return "E:" + exec_id
+        return source_key(self.delivery.session, self.source)
+
+    @property
+    def journal_id(self) -> int | None:
+        """Position in the journal's stream (``delivery.journal_id``)."""
+        return self.delivery.journal_id
+
+    @property
+    def replayed(self) -> bool:
+        """Re-fed from the journal after a restart (``delivery.replayed``)."""
+        return self.delivery.replayed
+
+
+def source_key(session: str, source: Source) -> str:
+    """The idempotency key of a message without ExecID (see ``_Business.idempotency_key``)."""
+    sent = source.sending_time.isoformat() if source.sending_time is not None else ""
+    seq = "" if source.seq_num is None else str(source.seq_num)
+    return f"S:{session}|{source.sender_comp_id}|{seq}|{sent}"
 
 
 # ------------------------------------------------------------------------------------------------ groups
@@ -474,6 +515,15 @@ class MessageError:
     raw: bytes
     delivery: Delivery | None = None
     inner: bytes | None = None
+    #: position in the journal's stream; None before journaling
+    journal_id: int | None = None
+    #: re-fed from the journal after a restart
+    replayed: bool = False
+
+    @property
+    def idempotency_key(self) -> str:
+        """``"J:<journal_id>"``: an undecodable message is never a duplicate of another one."""
+        return f"J:{self.journal_id}"
 
 
 class _RawFromInner:
