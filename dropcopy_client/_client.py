@@ -1,10 +1,15 @@
 """DropCopyClient: the one object a user needs.
 
-Threading contract ("the one rule"): QuickFIX threads only copy each message and put it on one queue.
-One dispatcher thread takes it from there -- unwrap, decode, de-duplicate, journal, position book, user
-handlers -- so handlers run one at a time, never on an engine thread, and each session's events arrive in
-sequence-number order. A handler that raises is logged and reported as a ``HandlerFailed`` event; the
-session keeps running. ``events()`` and ``stream()`` are fed by the same dispatcher, after the handlers.
+Where things run (docs/guides/threading.md):
+
+* QuickFIX runs in a child process of its own (``_engine``), so the engine never waits for the user's GIL and
+  a crash in it never takes the user's process down;
+* one writer thread in this process (``_ingest``) decodes what the engine forwards, accounts for every
+  sequence number, journals, keeps the position book and publishes to consumers;
+* every consumer -- each handler registration, each sink, each ``events()``/``stream()`` -- reads the
+  journal's stream behind its own cursor on its own thread (``_delivery``), so a slow or failing consumer
+  never holds up the engine, the journal or another consumer, and memory stays bounded however far behind it
+  falls. For each consumer, events arrive in journal order (per session: sequence order).
 """
 
 from __future__ import annotations
@@ -12,10 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import gc
+import fcntl
 import logging
 import os
-import queue
 import signal
 import threading
 import time
@@ -24,21 +28,37 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-import attrs
-
-from dropcopy_client import _wire
-from dropcopy_client._engine import ADMIN_IN, ADMIN_OUT, APP, LOGON, LOGOUT, NOTICE, RECOVERY, Engine
-from dropcopy_client._events import HandlerFailed, KeyExpiryWarning, LogonRejected, SessionEvent, SessionState
+from dropcopy_client._delivery import (
+    ConsumerStatus,
+    DeliveryHub,
+    HandlerConsumer,
+    IteratorConsumer,
+    JournalReader,
+    SinkConsumer,
+    StreamTail,
+    default_name,
+)
+from dropcopy_client._delivery._consumers import END, OnError, Puller, Start
+from dropcopy_client._engine import DEFAULT_REFUSAL_PATTERNS, EngineProcess
+from dropcopy_client._events import (
+    EngineRestarted,
+    HandlerFailed,
+    JournalFailed,
+    KeyExpiryWarning,
+    LogonRejected,
+    SessionEvent,
+    SessionState,
+)
 from dropcopy_client._health import SessionHealth, SessionStatus
+from dropcopy_client._ingest import Ingest, SessionRuntime
 from dropcopy_client._journal import Journal
 from dropcopy_client._messages import ExecutionReport, Fill, MessageError, OrderMassActionReport
-from dropcopy_client._pipeline import BATCH, Pipeline, utc_from_ns
-from dropcopy_client._recovery import DuplicateIgnored, GapDetected, GapFilled, UnrecoverableGap
-from dropcopy_client._spec import SessionSpec
+from dropcopy_client._recovery import Ledger, State, UnrecoverableGap
+from dropcopy_client._spec import CME, SessionSpec
 from dropcopy_client._week import WeeklySchedule
 from dropcopy_client.auth import ApiKey, keys_from_env, load_key_file, select_key
 from dropcopy_client.config import ClientConfig, GroupConfig, load_config
-from dropcopy_client.errors import ConfigError, KeyFileError, LogonRejectedError, SessionError
+from dropcopy_client.errors import ConfigError, DataDirInUse, KeyFileError, LogonRejectedError, SessionError
 from dropcopy_client.positions import Position, PositionBook
 from dropcopy_client.positions._replay import apply_journal
 
@@ -46,16 +66,9 @@ log = logging.getLogger("dropcopy_client")
 
 Handler = Callable[[Any], object]
 H = TypeVar("H", bound=Handler)
-_STOP = object()
-COALESCE_BELOW = 64  # queued messages under which the dispatcher waits briefly for more
-COALESCE_WAIT = 0.0005  # seconds
-
-
-class _Subscription:
-    """A queue fed by the dispatcher for one ``events()`` / ``stream()`` consumer."""
-
-    def __init__(self, push: Callable[[object], object]) -> None:
-        self.push = push
+LOCK_FILE = "lock"
+#: how long stop() lets consumers catch up with the journal before it leaves them where they are
+DRAIN_TIMEOUT = 30.0
 
 
 class DropCopyClient:
@@ -65,50 +78,56 @@ class DropCopyClient:
         self,
         config: ClientConfig,
         *,
-        clock: Callable[[], dt.datetime] | None = None,
         today: dt.date | None = None,
         env: dict[str, str] | None = None,
         book: PositionBook | None = None,
-        journal: bool = True,
         schedule: WeeklySchedule | None = None,
         resend_cap: int = 2500,
+        clock_offset: float = 0.0,
+        refusal_patterns: tuple[str, ...] = DEFAULT_REFUSAL_PATTERNS,
+        poison_strikes: int = 3,
+        drain_timeout: float = DRAIN_TIMEOUT,
+        cli_hints: bool = False,
+        engine_options: dict[str, Any] | None = None,
         gc_freeze_every: int = 50_000,
     ) -> None:
         self.config = config
-        #: after this many messages the dispatcher moves every object alive into the garbage collector's
-        #: permanent generation (``gc.freeze()``): the book, journal index and caches only grow, and without it
-        #: each full collection rescans all of them (pauses of seconds after a few million fills). 0 disables.
+        #: after this many journaled messages the writer moves every object alive into the collector's
+        #: permanent generation (``gc.freeze()``), so full collections do not rescan long-lived caches and
+        #: the book (pauses of seconds otherwise); refcounting still frees them. 0 disables.
         self.gc_freeze_every = gc_freeze_every
-        self._since_freeze = 0
         #: CME's trading week: sequence numbers reset at its boundary, never daily
         self.schedule = schedule or WeeklySchedule.parse(config.weekly_reset)
-        self._use_journal = journal
         if not 1 <= resend_cap <= 2500:
             raise ConfigError(
                 f"resend_cap = {resend_cap}: CME answers at most 2,500 messages per ResendRequest"
             )
         self._resend_cap = resend_cap
+        #: seconds added to the SendingTime of our Logon (to rehearse a skewed clock against the simulator)
+        self.clock_offset = clock_offset
+        self._refusal_patterns = refusal_patterns
+        self._poison_strikes = poison_strikes
+        self.drain_timeout = drain_timeout
+        self._cli_hints = cli_hints
+        self._engine_options = dict(engine_options or {})
         self.journal: Journal | None = None
         #: the position book fed by this client's stream (read it from any thread with ``snapshot()``)
         self.book = book if book is not None else PositionBook()
-        self._clock = clock
         self._specs = self._build_specs(config, today=today, env=env)
         self._health = {spec.name: SessionHealth(spec.group, spec.name) for spec in self._specs.values()}
-        #: session -> a sequence gap is open (shared with the pipeline, which stamps Delivery.uncertain)
-        self._uncertain: dict[str, bool] = dict.fromkeys(self._specs, False)
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._handlers: list[tuple[tuple[type, ...], Handler]] = []
-        self._by_type: dict[type, list[Handler]] = {}
-        self._subs: list[_Subscription] = []
-        self._subs_lock = threading.Lock()
         self._status_lock = threading.Lock()
         self._logon_waiters: dict[str, threading.Event] = {name: threading.Event() for name in self._specs}
         self._rejections: dict[str, str] = {}
-        self._engine: Engine | None = None
-        self._week_timer: threading.Timer | None = None
-        self._dispatcher: threading.Thread | None = None
+        self._engine: EngineProcess | None = None
+        self._ingest: Ingest | None = None
+        self._hub: DeliveryHub | None = None
+        self._pending: list[Any] = []  # consumers registered before start()
+        self._runtimes: dict[str, SessionRuntime] = {}
+        self._lock_fd: int | None = None
+        self._supervisor: threading.Thread | None = None
         self._stopping = False
-        self._pending_notices: list[object] = list(self._key_warnings)
+        self._restarts = 0
+        self._next_boundary: dt.datetime | None = None
 
     # ------------------------------------------------------------------------------------------ set-up
     @classmethod
@@ -171,13 +190,35 @@ class DropCopyClient:
         """Names of every session, ``SENDERCOMP:segment``."""
         return tuple(self._specs)
 
-    # ------------------------------------------------------------------------------------------ handlers
-    def on(self, *types: type) -> Callable[[H], H]:
-        """Register a handler for events of the given types (subclasses included)."""
+    # ------------------------------------------------------------------------------------------ consumers
+    def on(
+        self,
+        *types: type,
+        name: str | None = None,
+        start: Start = "now",
+        on_error: OnError = "retry",
+        max_attempts: int = 5,
+    ) -> Callable[[H], H]:
+        """Register a handler for events of the given types (subclasses included).
+
+        Each registration is a consumer with a durable cursor called ``name`` (default:
+        ``handler:<module>.<qualname>``): after a crash it is re-fed every journaled event it had not
+        finished (``event.replayed``). A new one starts at the end of the journal (``start="now"``) or at
+        its beginning (``"beginning"``). A handler that raises is retried with back-off; with
+        ``on_error="dead_letter"`` it gives the event up after ``max_attempts`` (see docs/guides/delivery.md).
+        """
 
         def register(fn: H) -> H:
-            self._handlers.append((types, fn))
-            self._by_type.clear()
+            taken = [c.name for c in self._all_consumers()]
+            consumer = HandlerConsumer(
+                name or default_name(fn, taken),
+                fn,
+                types or (object,),
+                start=start,
+                on_error=on_error,
+                max_attempts=max_attempts,
+            )
+            self._add(consumer)
             return fn
 
         return register
@@ -199,16 +240,49 @@ class DropCopyClient:
         return self.on(OrderMassActionReport)(fn)
 
     def on_error(self, fn: H) -> H:
-        """Undecodable messages (``MessageError``), logon rejections and failing handlers."""
-        return self.on(MessageError, LogonRejected, HandlerFailed)(fn)
+        """Undecodable messages, numbers declared lost, logon refusals, failing consumers, journal failures."""
+        return self.on(MessageError, UnrecoverableGap, LogonRejected, HandlerFailed, JournalFailed)(fn)
 
     def on_position(self, fn: H) -> H:
-        """A position changed (after every fill, bust or correction that touched it)."""
+        """A position changed (after every fill, bust or correction that touched it; or its gap closed)."""
         return self.on(Position)(fn)
 
     def on_session(self, fn: H) -> H:
-        """Session state changes and key expiry warnings."""
-        return self.on(SessionEvent, KeyExpiryWarning, LogonRejected)(fn)
+        """Session state changes, key expiry warnings, logon refusals and engine restarts."""
+        return self.on(SessionEvent, KeyExpiryWarning, LogonRejected, EngineRestarted)(fn)
+
+    def add_sink(
+        self,
+        sink: Any,
+        *,
+        name: str | None = None,
+        start: Start = "beginning",
+        on_error: OnError = "retry",
+        max_attempts: int = 5,
+    ) -> None:
+        """Feed a :class:`~dropcopy_client.sinks.Sink` every journaled event, in batches, behind its cursor.
+
+        A new sink starts at the beginning of the journal (a backfill) unless ``start="now"``; a
+        :class:`~dropcopy_client.sinks.TransactionalSink` resumes from its own cursor.
+        """
+        consumer_name = name or getattr(sink, "name", None) or f"sink:{type(sink).__name__}"
+        self._add(
+            SinkConsumer(consumer_name, sink, start=start, on_error=on_error, max_attempts=max_attempts)
+        )
+
+    def _all_consumers(self) -> list[Any]:
+        return list(self._hub.consumers) if self._hub is not None else list(self._pending)
+
+    def _add(self, consumer: Any) -> None:
+        if self._hub is not None:
+            self._hub.add(consumer)
+            return
+        if any(c.name == consumer.name for c in self._pending):
+            raise ConfigError(
+                f"two consumers are named {consumer.name!r}: give one of them name=... (cursors are kept by "
+                "name, so names must be unique and stable)"
+            )
+        self._pending.append(consumer)
 
     # ------------------------------------------------------------------------------------------ life cycle
     def start(self, *, wait: float | None = None) -> None:
@@ -217,46 +291,179 @@ class DropCopyClient:
             raise SessionError("client", "already started")
         self._stopping = False
         data_dir = Path(self.config.data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self._engine = engine = Engine(
-            self._specs.values(),
-            self._queue.put,
-            data_dir=data_dir,
-            app_name=self.config.app_name,
-            app_version=self.config.app_version,
-            app_vendor=self.config.app_vendor,
-            reconnect_interval=self.config.reconnect_interval,
-            logon_timeout=self.config.logon_timeout,
-            clock=self._clock,
-            resend_cap=self._resend_cap,
-        )
-        if self._use_journal:
-            self.journal = Journal(data_dir / "journal.sqlite")
-            self._take_position_from_journal(engine, self.journal)
-        self._pipeline = Pipeline(
-            self.journal,
-            {n: s.group for n, s in self._specs.items()},
-            self._deliver,
-            self._on_duplicate,
-            self._uncertain,
-        )
-        self._dispatcher = threading.Thread(
-            target=self._dispatch_loop, name="dropcopy-dispatcher", daemon=True
-        )
-        self._dispatcher.start()
-        for notice in self._pending_notices:
-            log.warning(
-                "key %s for session %s expires on %s (%s days left): download a new key from CME Customer Center",
-                getattr(notice, "access_key_id", "?"),
-                getattr(notice, "session", "?"),
-                getattr(notice, "expires", "?"),
-                getattr(notice, "days_left", "?"),
-            )
-            self._queue.put(("notice-event", notice))
-        self._engine.start()
-        self._schedule_week()
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock_data_dir(data_dir)
+        try:
+            self._start(data_dir)
+        except BaseException:
+            self._teardown()
+            raise
         if wait is not None:
             self.wait_logged_on(wait)
+
+    def _start(self, data_dir: Path) -> None:
+        self.journal = journal = Journal(data_dir / "journal.sqlite")
+        now = dt.datetime.now(dt.UTC)
+        self._next_boundary = self.schedule.next_boundary(now)
+        ledger = Ledger(journal.max_ledger_id() + 1)
+        starts = self._open_ledger(journal, ledger, data_dir, now)
+        count = apply_journal(journal, self.book)
+        if count:
+            log.info("position book rebuilt from %d journaled messages", count)
+        tail = StreamTail(journal.max_id())
+        groups = {name: spec.group for name, spec in self._specs.items()}
+        replay_upto = tail.last_id
+        path = journal.path
+        self._hub = hub = DeliveryHub(
+            tail,
+            lambda: JournalReader(path, groups, replay_upto),
+            stored_cursors=journal.cursors(),
+            replay_upto=replay_upto,
+            positions_for=self._positions_for,
+        )
+        for consumer in self._pending:
+            hub.add(consumer)
+        self._pending = []
+        for warning in self._key_warnings:
+            log.warning(
+                "key %s for session %s expires on %s (%s days left): download a new key from CME Customer Center",
+                warning.access_key_id,
+                warning.session,
+                warning.expires,
+                warning.days_left,
+            )
+            hub.publish_live(warning)
+        hub.start()
+        self._ledger = ledger
+        self._launch(starts)
+        self._supervisor = threading.Thread(target=self._supervise, name="dropcopy-supervisor", daemon=True)
+        self._supervisor.start()
+
+    def _open_ledger(
+        self, journal: Journal, ledger: Ledger, data_dir: Path, now: dt.datetime
+    ) -> dict[str, dict[str, Any]]:
+        """Each session's epoch and ledger from the journal; what the engine must expect next.
+
+        The journal owns the inbound position: the engine is told to expect the number after the last one
+        accounted for, so whatever reached the engine but not the journal is asked for again. A session whose
+        QuickFIX store predates this trading week starts again at 1 on both sides, as CME's
+        beginning-of-week logon requires.
+        """
+        week_start = self.schedule.week_start(now)
+        week_epoch = self._week_epoch(now)
+        positions = journal.sessions()
+        starts: dict[str, dict[str, Any]] = {}
+        for name, spec in self._specs.items():
+            stored = positions.get(name)
+            created = store_created(data_dir, spec)
+            reset_store = created is not None and created < week_start
+            if reset_store:
+                log.info(
+                    "session %s: store is from before this week's start (%s); resetting to 1",
+                    name,
+                    week_start,
+                )
+            if stored is None or stored.epoch < week_epoch:
+                epoch, rows = week_epoch, []
+            else:
+                epoch, rows = stored.epoch, journal.ledger_rows(name, stored.epoch)
+            session_ledger = ledger.open(name, epoch, rows)
+            self._runtimes[name] = SessionRuntime(name, spec.group, epoch)
+            position = session_ledger.position
+            with self._status_lock:
+                self._health[name].last_inbound_seq = position or None
+                self._health[name].open_gaps = list(session_ledger.holes())
+                self._health[name].lost = sum(r.end - r.begin + 1 for r in rows if r.state is State.LOST)
+            self._runtimes[name].lost = any(r.state is State.LOST for r in rows)
+            starts[name] = {"next_target": position + 1, "reset_store": reset_store}
+        return starts
+
+    def _launch(self, starts: dict[str, dict[str, Any]]) -> None:
+        """Start an engine process and the writer reading it."""
+        assert self.journal is not None and self._hub is not None
+        options = dict(self._engine_options)
+        engine = EngineProcess(
+            list(self._specs.values()),
+            data_dir=Path(self.config.data_dir),
+            app_fields=(self.config.app_name, self.config.app_version, self.config.app_vendor),
+            reconnect_interval=self.config.reconnect_interval,
+            logon_timeout=self.config.logon_timeout,
+            resend_cap=self._resend_cap,
+            starts=starts,
+            clock_offset=self.clock_offset,
+            refusal_patterns=self._refusal_patterns,
+            poison_strikes=self._poison_strikes,
+            lock_fd=self._lock_fd,
+            **options,
+        )
+        engine.start()
+        self._engine = engine
+        self._ingest = Ingest(
+            engine=engine,
+            journal=self.journal,
+            ledger=self._ledger,
+            book=self.book,
+            hub=self._hub,
+            tail=self._hub.tail,
+            sessions=self._runtimes,
+            health=self._health,
+            status_lock=self._status_lock,
+            emit_live=self._hub.publish_live,
+            on_logged_on=self._logged_on,
+            on_rejected=self._rejected,
+            next_epoch=self._next_epoch,
+            week_boundary=self._week_boundary,
+            cli_hints=self._cli_hints,
+            gc_freeze_every=self.gc_freeze_every,
+            clock_offset=self.clock_offset,
+        )
+        self._ingest.start()
+
+    def _supervise(self) -> None:
+        """The engine process must not end on its own: when it does, start a new one from the journal."""
+        while True:
+            ingest = self._ingest
+            if ingest is None:
+                return
+            ingest.engine_ended.wait()
+            if self._stopping:
+                return
+            engine = self._engine
+            code = engine.returncode if engine is not None else None
+            if engine is not None:
+                engine.close(5)
+            self._restarts += 1
+            delay = min(2 ** (self._restarts - 1), 30)
+            log.error(
+                "the engine process ended unexpectedly (exit code %s); starting a new one in %d s from the "
+                "journal's positions (nothing is lost: what it had not handed over is asked for again)",
+                code,
+                delay,
+            )
+            for name in self._specs:
+                self._ingest_move(name, SessionState.DISCONNECTED)
+            if self._hub is not None:
+                self._hub.publish_live(EngineRestarted(code, dt.datetime.now(dt.UTC), self._restarts))
+            time.sleep(delay)
+            if self._stopping:
+                return
+            starts = {
+                name: {"next_target": self._ledger.session(name).position + 1, "reset_store": False}
+                for name in self._specs
+            }
+            try:
+                self._launch(starts)
+            except Exception:
+                log.exception("cannot start a new engine process; trying again")
+                self._ingest = Ingest.__new__(Ingest)
+                self._ingest.engine_ended = threading.Event()
+                self._ingest.engine_ended.set()
+
+    def _ingest_move(self, name: str, state: SessionState) -> None:
+        with self._status_lock:
+            event = self._health[name].move(state, dt.datetime.now(dt.UTC))
+        if event is not None and self._hub is not None:
+            self._hub.publish_live(event)
 
     def wait_logged_on(self, timeout: float) -> None:
         """Block until every session is logged on. Raises LogonRejectedError or TimeoutError."""
@@ -270,26 +477,100 @@ class DropCopyClient:
             if name in self._rejections:
                 raise LogonRejectedError(name, self._rejections[name])
 
-    def stop(self) -> None:
-        """Log every session out, drain the queue through the handlers, and stop the dispatcher."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Log every session out (after any resend in flight is answered), journal what the engine still
+        held, let consumers catch up for up to ``timeout`` seconds (default ``drain_timeout``, 30), then
+        leave every cursor where its consumer really is: what it has not finished is delivered next time."""
         engine = self._engine
         if engine is None:
+            self._release_lock()
             return
         self._stopping = True
-        if self._week_timer is not None:
-            self._week_timer.cancel()
-        for health in self._health.values():
-            if health.state in (SessionState.LOGGED_ON, SessionState.RECOVERING):
-                self._queue.put(("move", health.session, SessionState.LOGGING_OUT))
-        engine.close()
-        self._queue.put(_STOP)
-        if self._dispatcher is not None:
-            self._dispatcher.join(timeout=30)
+        drain = self.drain_timeout if timeout is None else timeout
+        ingest = self._ingest
+        if ingest is not None:
+            ingest.stopping = True
+        with self._status_lock:
+            moves = [
+                h.move(SessionState.LOGGING_OUT, dt.datetime.now(dt.UTC))
+                for h in self._health.values()
+                if h.state in (SessionState.LOGGED_ON, SessionState.RECOVERING)
+            ]
+        for event in moves:
+            if event is not None and self._hub is not None:
+                self._hub.publish_live(event)
+        engine.stop(resend_wait=min(drain, 30.0))
+        if ingest is not None and not ingest.join(drain + 20.0):
+            log.warning("the engine did not finish within %.0f s; stopping it", drain + 20.0)
+            engine.kill()
+            ingest.join(10.0)
+        engine.close(10.0)
+        for name in self._specs:
+            self._ingest_move(name, SessionState.STOPPED)
+        hub = self._hub
+        if hub is not None:
+            if not hub.drain(drain):
+                behind = [s.name for s in hub.status() if s.lag_messages]
+                log.warning(
+                    "stop: %s did not catch up within %.0f s; they get the rest when the client starts again",
+                    ", ".join(behind) or "some consumers",
+                    drain,
+                )
+            hub.stop()
+        if ingest is not None and self.journal is not None and ingest.degraded is None:
+            try:
+                ingest.process([])  # the cursors where the consumers really stopped
+            except Exception:
+                log.exception("final cursor write failed; consumers get a few events again next time")
+        self._teardown()
+
+    def _teardown(self) -> None:
+        if self._engine is not None and self._engine.alive:
+            self._engine.kill()
+            self._engine.close(5)
         self._engine = None
-        self._dispatcher = None
+        self._ingest = None
+        if self._hub is not None:
+            self._pending = [c for c in self._hub.consumers if not isinstance(c, IteratorConsumer)]
+            for consumer in self._pending:
+                consumer.stopped = False
+        self._hub = None
         if self.journal is not None:
             self.journal.close()
             self.journal = None
+        self._release_lock()
+
+    def _lock_data_dir(self, data_dir: Path, patience: float = 15.0) -> None:
+        """An exclusive lock on ``data_dir`` for this client and its engine process.
+
+        Held by another live client: :class:`DataDirInUse` at once. Held although that client is gone: its
+        engine process is still logging out (the client was killed): wait for it, up to ``patience`` s.
+        """
+        path = data_dir / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                os.lseek(fd, 0, os.SEEK_SET)
+                holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+                if (holder.isdigit() and _pid_alive(int(holder))) or time.monotonic() > deadline:
+                    os.close(fd)
+                    raise DataDirInUse(path, holder) from None
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            os.close(fd)
 
     def run(self) -> None:
         """Start, then block until Ctrl-C or SIGTERM; log out cleanly either way."""
@@ -320,389 +601,185 @@ class DropCopyClient:
         """Allow a locked-out session to log on again, after the key was fixed (or CME reopened the port)."""
         if self._engine is None:
             raise SessionError(session, "client is not running")
+        self._check_session(session)
         self._rejections.pop(session, None)
-        self._queue.put(("move", session, SessionState.DISCONNECTED))
+        self._ingest_move(session, SessionState.DISCONNECTED)
         self._engine.unlock(session)
 
+    def _check_session(self, session: str) -> None:
+        if session not in self._specs:
+            raise SessionError(session, f"unknown session; configured: {', '.join(self._specs)}")
+
     # ------------------------------------------------------------------------------------------ consuming
-    def events(self, timeout: float | None = None) -> Iterator[object]:
-        """Blocking iterator over every event. Ends when the client stops, or after ``timeout`` s of silence."""
-        inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
-        sub = _Subscription(inbox.put)
-        with self._subs_lock:
-            self._subs.append(sub)
-        return self._iterate(inbox, sub, timeout)
-
-    def _iterate(
-        self, inbox: queue.SimpleQueue[object], sub: _Subscription, timeout: float | None
+    def events(
+        self,
+        timeout: float | None = None,
+        *,
+        name: str | None = None,
+        types: tuple[type, ...] = (object,),
+        start: Start = "now",
     ) -> Iterator[object]:
-        try:
-            while True:
-                try:
-                    item = inbox.get(timeout=timeout)
-                except queue.Empty:
-                    return
-                if item is _STOP:
-                    return
-                yield item
-        finally:
-            with self._subs_lock, contextlib.suppress(ValueError):
-                self._subs.remove(sub)
+        """Blocking iterator over events. Ends when the client stops, or after ``timeout`` s of silence.
 
-    async def stream(self) -> AsyncIterator[object]:
-        """Async iterator over every event, for asyncio applications. Ends when the client stops."""
-        loop = asyncio.get_running_loop()
-        inbox: asyncio.Queue[object] = asyncio.Queue()
-        sub = _Subscription(lambda item: loop.call_soon_threadsafe(inbox.put_nowait, item))
-        with self._subs_lock:
-            self._subs.append(sub)
+        Subscribed when called (before ``start()`` too, so nothing is missed). With ``name`` its cursor is
+        durable: after a crash it resumes with the last event it handed out that was not asked past.
+        """
+        consumer = self._iterator(name, types, start)
+        return self._iterate(consumer, timeout)
+
+    def _iterator(self, name: str | None, types: tuple[type, ...], start: Start) -> IteratorConsumer:
+        consumer = IteratorConsumer(
+            name or f"iterator:{id(object()):x}", types, start=start, durable_cursor=name is not None
+        )
+        self._add(consumer)
+        return consumer
+
+    def _puller(self, consumer: IteratorConsumer, timeout: float | None) -> Puller | None:
+        """The puller once the client has started (an iterator may be created before start())."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._hub is None or consumer not in self._hub.consumers:
+            if consumer.stopped or (deadline is not None and time.monotonic() > deadline):
+                return None
+            time.sleep(0.02)
+        return self._hub.puller(consumer)
+
+    def _iterate(self, consumer: IteratorConsumer, timeout: float | None) -> Iterator[object]:
+        puller = self._puller(consumer, timeout)
+        if puller is None:
+            return
         try:
             while True:
-                item = await inbox.get()
-                if item is _STOP:
+                item = puller.next(timeout if timeout is not None else 3600.0)
+                if item is END:
                     return
+                if item is None:
+                    if timeout is not None:
+                        return
+                    continue
                 yield item
         finally:
-            with self._subs_lock, contextlib.suppress(ValueError):
-                self._subs.remove(sub)
+            puller.close()
+
+    async def stream(
+        self, *, name: str | None = None, types: tuple[type, ...] = (object,), start: Start = "now"
+    ) -> AsyncIterator[object]:
+        """Async iterator over events, for asyncio applications. Ends when the client stops.
+
+        Subscribed at the first ``async for`` step; use ``stream_from_now()`` semantics by creating it before
+        ``start()`` (the consumer is registered then).
+        """
+        loop = asyncio.get_running_loop()
+        consumer = self._iterator(name, types, start)
+        puller = await loop.run_in_executor(None, self._puller, consumer, None)
+        if puller is None:
+            return
+        try:
+            while True:
+                item = await loop.run_in_executor(None, puller.next, 0.2)
+                if item is END:
+                    return
+                if item is not None:
+                    yield item
+        finally:
+            puller.close()
 
     def status(self) -> list[SessionStatus]:
         """A snapshot of every session's state and counters."""
         with self._status_lock:
             return [health.snapshot() for health in self._health.values()]
 
-    # ------------------------------------------------------------------------------------------ dispatcher
-    def _take_position_from_journal(self, engine: Engine, journal: Journal) -> None:
-        """The journal owns the inbound position: whatever reached QuickFIX but not the journal is asked again.
+    def consumers(self) -> list[ConsumerStatus]:
+        """Every consumer's cursor and lag (messages and seconds behind the journal)."""
+        if self._hub is None:
+            return []
+        return self._hub.status()
 
-        Also the weekly reset: a session whose journal epoch or QuickFIX store predates this trading week
-        starts again at 1 on both sides, as CME's beginning-of-week logon requires.
-        """
-        now = dt.datetime.now(dt.UTC)
-        week_start = self.schedule.week_start(now)
-        epoch = self._week_epoch(now)
-        positions = journal.sessions()
-        for name in self._specs:
-            created = engine.store_created(name)
-            if created is not None and created < week_start:
-                log.info(
-                    "session %s: store is from before this week's start (%s); resetting to 1",
-                    name,
-                    week_start,
-                )
-                engine.reset_store(name)
-            position = positions.get(name)
-            if position is None or position.epoch < epoch:
-                journal.start_epoch(name, epoch)
-                if position is not None and (created is None or created >= week_start):
-                    # journal from an older week but a store of this one: the store knows this week
-                    continue
-            elif position.last_seq > 0:
-                engine.set_next_target_seq(name, position.last_seq + 1)
-                with self._status_lock:
-                    self._health[name].last_inbound_seq = position.last_seq
-        self._rebuild_book(journal)
+    # ------------------------------------------------------------------------------------------ callbacks
+    def _logged_on(self, name: str) -> None:
+        self._logon_waiters[name].set()
+
+    def _rejected(self, name: str, text: str) -> None:
+        self._rejections[name] = text
+
+    def _positions_for(self, events: list[object]) -> tuple[Position, ...]:
+        keys: dict[tuple[str, str, dt.date | None], None] = {}
+        for event in events:
+            if (
+                isinstance(event, ExecutionReport)
+                and event.account is not None
+                and event.security_id is not None
+            ):
+                keys[(event.account, event.security_id, event.trade_date)] = None
+        out = []
+        for account, security_id, trade_date in keys:
+            position = self.book.position(account, security_id, trade_date)
+            if position is not None:
+                out.append(position)
+        return tuple(out)
 
     def _week_epoch(self, now: dt.datetime) -> int:
         """Journal epoch of the trading week containing ``now``: yyyymmdd00 (in-session resets add 1)."""
         return int(self.schedule.week_id(now).replace("-", "")) * 100
 
-    def _schedule_week(self) -> None:
-        now = dt.datetime.now(dt.UTC)
-        delay = (self.schedule.next_boundary(now) - now).total_seconds()
-        timer = threading.Timer(max(delay, 0.0), self._queue.put, args=(("week",),))
-        timer.daemon = True
-        self._week_timer = timer
-        timer.start()
+    def _next_epoch(self, name: str, why: str) -> int:
+        current = self._runtimes[name].epoch
+        if why == "week":
+            return max(self._week_epoch(dt.datetime.now(dt.UTC)), current + 1)
+        return current + 1
 
-    def _new_week(self) -> None:
-        """The weekly boundary passed while running: every session starts again at 1 (beginning-of-week logon)."""
-        engine = self._engine
-        if engine is None or self._stopping:
-            return
-        epoch = self._week_epoch(dt.datetime.now(dt.UTC))
-        log.warning(
-            "trading week boundary (%s): every session's sequence numbers go back to 1", self.schedule
-        )
-        for name in self._specs:
-            engine.new_week(name)
-            if self.journal is not None:
-                self.journal.start_epoch(name, epoch)
-        self._schedule_week()
+    def _week_boundary(self) -> dt.datetime | None:
+        """The weekly boundary, once, when it has just passed (checked by the writer when idle)."""
+        boundary = self._next_boundary
+        now = dt.datetime.now(dt.UTC)
+        if boundary is None or now < boundary:
+            return None
+        self._next_boundary = self.schedule.next_boundary(now)
+        return boundary
 
     def reset_sequences(self, session: str) -> None:
         """In-session reset (141=Y, 34=1): both sides restart at 1 *now*.
 
         Only when CME support asks for it: every message CME sent before the reset becomes unrecoverable.
         """
-        engine = self._engine
-        if engine is None:
+        if self._engine is None:
             raise SessionError(session, "client is not running")
-        if session not in self._specs:
-            raise SessionError(session, f"unknown session; configured: {', '.join(self._specs)}")
+        self._check_session(session)
         log.warning(
             "session %s: in-session sequence reset requested: messages CME sent before it become unrecoverable",
             session,
         )
-        self._queue.put(("reset", session))
-
-    def _reset_session(self, name: str) -> None:
-        engine = self._engine
-        if engine is None:
-            return
-        if self.journal is not None:
-            position = self.journal.sessions().get(name)
-            current = position.epoch if position is not None else self._week_epoch(dt.datetime.now(dt.UTC))
-            self.journal.start_epoch(name, current + 1)
-        engine.reset_logon(name)
-
-    def _rebuild_book(self, journal: Journal) -> None:
-        """Positions survive restarts: replay the journal into the book (silently, no user events)."""
-        count = apply_journal(journal, self.book)
-        if count:
-            log.info("position book rebuilt from %d journaled messages", count)
-
-    def _dispatch_loop(self) -> None:
-        get, get_nowait = self._queue.get, self._queue.get_nowait
-        running = True
-        while running:
-            batch = [get()]
-            if 0 < self._queue.qsize() < COALESCE_BELOW:
-                # More is on its way: a short wait turns a few one-message journal transactions into one batch
-                # (bench/: +35% throughput for about 0.5 ms more latency at moderate rates).
-                time.sleep(COALESCE_WAIT)
-            while len(batch) < BATCH:
-                try:
-                    batch.append(get_nowait())
-                except queue.Empty:
-                    break
-            pending: list[tuple[str, str, int]] = []
-            for item in batch:
-                if item is _STOP:
-                    running = False
-                    break
-                if item[0] == APP:
-                    pending.append((item[1], item[2], item[3]))
-                    continue
-                self._run_pipeline(pending)
-                pending = []
-                try:
-                    self._dispatch(item)
-                except BaseException:
-                    log.exception("internal error while dispatching %r", item[0])
-            self._run_pipeline(pending)
-        with self._status_lock:
-            for health in self._health.values():
-                event = health.move(SessionState.STOPPED, dt.datetime.now(dt.UTC))
-                if event is not None:
-                    self._emit(event)
-        with self._subs_lock:
-            subs = list(self._subs)
-        for sub in subs:
-            sub.push(_STOP)
-
-    def _run_pipeline(self, pending: list[tuple[str, str, int]]) -> None:
-        if not pending:
-            return
-        try:
-            self._pipeline.run(pending)
-            if self.gc_freeze_every:
-                self._since_freeze += len(pending)
-                if self._since_freeze >= self.gc_freeze_every:
-                    self._since_freeze = 0
-                    gc.freeze()
-        except BaseException:
-            # Nothing was acknowledged: the journal's position did not move, so a restart asks again.
-            log.exception(
-                "failed to process %d messages; they will be requested again after a restart", len(pending)
-            )
-
-    def _deliver(self, name: str, event: object) -> None:
-        """A new (not duplicate) business event, already journaled."""
-        health = self._health[name]
-        delivery = getattr(event, "delivery", None)
-        with self._status_lock:
-            health.messages += 1
-            if isinstance(event, MessageError):
-                health.errors += 1
-            if delivery is not None:
-                health.last_inbound_seq = delivery.seq_num
-                health.last_message_at = delivery.received_at
-        self._emit(event)
-        for position in self.book.apply(event, snapshots=self._wants_positions()):
-            self._emit(position)
-
-    def _wants_positions(self) -> bool:
-        """Position snapshots cost a third of a fill's book update: build them only for a consumer."""
-        if self._subs:
-            return True
-        handlers = self._by_type.get(Position)
-        if handlers is None:
-            handlers = [fn for types, fn in self._handlers if issubclass(Position, types)]
-            self._by_type[Position] = handlers
-        return bool(handlers)
-
-    def _on_duplicate(self, name: str, notice: DuplicateIgnored, event: object) -> None:
-        health = self._health[name]
-        with self._status_lock:
-            health.duplicates += 1
-            health.last_inbound_seq = notice.seq
-        self._emit(attrs.evolve(notice, event=event))
-
-    def _on_recovery(self, name: str, payload: object, ns: int) -> None:
-        health = self._health[name]
-        if isinstance(payload, tuple):  # ("skip", seq): numbers below seq were given up
-            if self.journal is not None:
-                self.journal.mark_processed(name, int(payload[1]) - 1)
-            return
-        if isinstance(payload, GapDetected):
-            with self._status_lock:
-                health.open_gaps.append((payload.begin, payload.end))
-            self._set_uncertain(name, True)
-            if health.state is SessionState.LOGGED_ON:
-                self._move(name, SessionState.RECOVERING, ns)
-        elif isinstance(payload, GapFilled | UnrecoverableGap):
-            with self._status_lock:
-                health.open_gaps = [g for g in health.open_gaps if g[0] > payload.end]
-            if not health.open_gaps:
-                self._set_uncertain(name, False)
-                if health.state is SessionState.RECOVERING:
-                    self._move(name, SessionState.LOGGED_ON, ns)
-            if isinstance(payload, UnrecoverableGap):
-                log.error(
-                    "session %s: messages %d-%d are unrecoverable: %s",
-                    name,
-                    payload.begin,
-                    payload.end,
-                    payload.reason,
-                )
-        self._emit(payload)
-
-    def _set_uncertain(self, name: str, uncertain: bool) -> None:
-        self._uncertain[name] = uncertain
-        self.book.mark_uncertain(name, uncertain)
+        self._engine.reset(session)
 
     def is_uncertain(self, session: str) -> bool:
-        """True while ``session`` has an open sequence gap: its positions may be incomplete."""
-        return self._uncertain.get(session, False)
+        """True while ``session`` has an open sequence gap, or lost numbers this week: positions may be
+        incomplete."""
+        runtime = self._runtimes.get(session)
+        return bool(runtime is not None and runtime.uncertain)
 
-    def _dispatch(self, item: Any) -> None:
-        kind = item[0]
-        if kind == "week":
-            self._new_week()
-            return
-        if kind == "reset":
-            self._reset_session(item[1])
-            return
-        if kind == "notice-event":
-            self._emit(item[1])
-            return
-        if kind == "move":
-            _, name, state = item
-            self._move(name, state, time.time_ns())
-            return
-        _, name, payload, ns = item
-        if kind == LOGON:
-            self._logon_waiters[name].set()
-            self._move(name, SessionState.LOGGED_ON, ns)
-        elif kind == LOGOUT:
-            health = self._health[name]
-            target = SessionState.STOPPED if self._stopping else SessionState.DISCONNECTED
-            if health.state is SessionState.LOCKED_OUT:
-                return
-            self._move(name, target, ns)
-            if not self._stopping and self._engine is not None:
-                self._engine.note_disconnect(name)
-        elif kind == ADMIN_OUT:
-            msg_type, fields = payload
-            if msg_type == "A":
-                with self._status_lock:
-                    self._health[name].last_outbound_seq = int(fields[34])
-                self._move(name, SessionState.LOGON_SENT, ns)
-        elif kind == ADMIN_IN:
-            self._on_admin_in(name, payload, ns)
-        elif kind == NOTICE:
-            self._on_notice(name, payload, ns)
-        elif kind == RECOVERY:
-            self._on_recovery(name, payload, ns)
 
-    def _on_admin_in(self, name: str, raw: str, ns: int) -> None:
-        fields = _wire.parse_fields(raw.encode("utf-8", "surrogateescape"))
-        seq = _wire.first(fields, 34)
-        with self._status_lock:
-            health = self._health[name]
-            health.last_message_at = utc_from_ns(ns)
-            if seq is not None and seq.isdigit():
-                health.last_inbound_seq = int(seq)
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
-    def _on_notice(self, name: str, payload: tuple[str, str], ns: int) -> None:
-        code, text = payload
-        health = self._health[name]
-        if code == "connecting":
-            with self._status_lock:
-                health.endpoint = text
-            self._move(name, SessionState.CONNECTING, ns)
-        elif code == "rejected":
-            next_expected, _, reason = text.partition("|")
-            log.error(
-                "session %s: logon refused by CME: %r. The session will not retry (CME closes the port after five "
-                "bad logons in 60 s); check the key for %s and call client.unlock(%r)",
-                name,
-                reason,
-                self._specs[name].key.access_key_id,
-                name,
-            )
-            self._rejections[name] = reason
-            self._move(name, SessionState.LOCKED_OUT, ns, reason)
-            self._emit(
-                LogonRejected(
-                    health.group,
-                    name,
-                    reason,
-                    utc_from_ns(ns),
-                    int(next_expected) if next_expected.isdigit() else None,
-                )
-            )
-        elif code == "adopt-seq":
-            seq, _, reason = text.partition("|")
-            log.warning(
-                "session %s: CME expects MsgSeqNum %s (%r); logging on again with it", name, seq, reason
-            )
-        elif code == "backup-refused":
-            log.warning("session %s: %s; returning to the primary", name, text)
-        elif code == "throttled":
-            wait, _, failures = text.partition("|")
-            log.warning(
-                "session %s: %s logon attempts in a row failed; waiting %s s before the next (CME closes the port "
-                "after five bad logons in 60 s)",
-                name,
-                failures,
-                wait,
-            )
-        elif code == "engine":
-            log.debug("session %s: %s", name, text)
 
-    def _move(self, name: str, state: SessionState, ns: int, text: str | None = None) -> None:
-        with self._status_lock:
-            event = self._health[name].move(state, utc_from_ns(ns), text)
-        if event is not None:
-            self._emit(event)
-
-    def _emit(self, event: object) -> None:
-        handlers = self._by_type.get(type(event))
-        if handlers is None:
-            handlers = [fn for types, fn in self._handlers if isinstance(event, types)]
-            self._by_type[type(event)] = handlers
-        for fn in handlers:
-            try:
-                fn(event)
-            except Exception as exc:
-                name = getattr(fn, "__qualname__", repr(fn))
-                log.exception("handler %s raised on %s", name, type(event).__name__)
-                if not isinstance(event, HandlerFailed):
-                    self._emit(HandlerFailed(name, type(event).__name__, repr(exc), exc))
-        if self._subs:
-            with self._subs_lock:
-                subs = list(self._subs)
-            for sub in subs:
-                sub.push(event)
+def store_created(data_dir: Path, spec: SessionSpec) -> dt.datetime | None:
+    """When QuickFIX created the session's store (its ``.session`` file), or None if it has none yet."""
+    path = Path(data_dir) / "store" / f"FIX.4.2-{spec.sender_comp_id}-{CME}-{spec.segment}.session"
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for fmt in ("%Y%m%d-%H:%M:%S.%f", "%Y%m%d-%H:%M:%S"):
+        try:
+            return dt.datetime.strptime(text, fmt).replace(tzinfo=dt.UTC)
+        except ValueError:
+            continue
+    log.warning("session %s: unreadable store creation time %r in %s", spec.name, text, path)
+    return None

@@ -42,13 +42,19 @@ class SessionEvent:
 
 @attrs.frozen
 class LogonRejected:
-    """The counterparty answered our Logon with a Logout (tag 58 in ``text``). The session is locked out."""
+    """The counterparty answered our Logon with a Logout (tag 58 in ``text``). The session is locked out.
+
+    ``advice`` says what to do next; ``clock_skew`` is how many seconds CME's clock (the Logout's
+    SendingTime) is ahead of ours, when that could be read.
+    """
 
     group: str
     session: str
     text: str
     at: dt.datetime
     next_expected_seq: int | None = None
+    advice: str = ""
+    clock_skew: float | None = None
 
 
 @attrs.frozen
@@ -64,9 +70,39 @@ class KeyExpiryWarning:
 
 @attrs.frozen
 class HandlerFailed:
-    """A user handler raised. The event stream and the session keep running."""
+    """A consumer (handler, sink or iterator) raised on an event. Nothing else waits for it.
+
+    ``event`` is the event it raised on: its cursor stays before it, and it is offered again after
+    ``retry_in`` seconds (None: not retried -- a live event, or given up to the dead-letter table).
+    """
 
     handler: str
     event_type: str
     error: str
     exception: BaseException = attrs.field(repr=False, eq=False)
+    event: object = attrs.field(default=None, repr=False, eq=False)
+    attempt: int = 1
+    retry_in: float | None = None
+
+
+@attrs.frozen
+class JournalFailed:
+    """Writing the journal failed (disk full, I/O error), or works again (``recovered``).
+
+    While it fails every session is logged out: nothing is acknowledged that is not journaled, and what CME
+    sent meanwhile is asked for again once writing works.
+    """
+
+    path: str
+    error: str
+    at: dt.datetime
+    recovered: bool = False
+
+
+@attrs.frozen
+class EngineRestarted:
+    """The engine process ended unexpectedly and was started again (``exit_code`` of the old one)."""
+
+    exit_code: int | None
+    at: dt.datetime
+    restarts: int

@@ -53,6 +53,12 @@ class SessionStatus:
     messages: int
     errors: int
     duplicates: int
+    #: the access key id of the last Logon sent
+    key_id: str | None = None
+    #: the last reason given (a Logout's text, a throttled logon)
+    text: str | None = None
+    #: numbers declared lost in this trading week (see ``dropcopy audit``)
+    lost: int = 0
 
 
 class SessionHealth:
@@ -70,6 +76,9 @@ class SessionHealth:
         self.messages = 0
         self.errors = 0
         self.duplicates = 0
+        self.key_id: str | None = None
+        self.text: str | None = None
+        self.lost = 0
 
     def move(self, state: SessionState, at: dt.datetime, text: str | None = None) -> SessionEvent | None:
         """Change state; returns the event to emit, or None when nothing changed or the move is not allowed."""
@@ -93,4 +102,7 @@ class SessionHealth:
             messages=self.messages,
             errors=self.errors,
             duplicates=self.duplicates,
+            key_id=self.key_id,
+            text=self.text,
+            lost=self.lost,
         )

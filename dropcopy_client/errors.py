@@ -7,6 +7,7 @@
     ├── KeyFileError(ValueError)         a CME key file is malformed or has no usable key: names file, line, column
     │   └── KeyExpiredError              the only key for a session has expired: names session, key id, date
     ├── LogonRejectedError               CME (or the simulator) refused the logon: .session, .text (tag 58)
+    ├── DataDirInUse                     another client holds the data_dir: .path, .holder (its pid)
     ├── SessionError                     a session-level failure: .session
     └── DecodeError(ValueError)          a message cannot be decoded (strict decoding): .raw (redacted), .reason
 
@@ -41,6 +42,18 @@ class LogonRejectedError(DropCopyError):
         self.session = session
         self.text = text
         super().__init__(f"logon rejected for session {session}: {text!r}")
+
+
+class DataDirInUse(DropCopyError):
+    """Another client (in this process or another) already runs on this data_dir."""
+
+    def __init__(self, path: object, holder: str) -> None:
+        self.path = path
+        self.holder = holder
+        super().__init__(
+            f"{path}: this data_dir is in use by another dropcopy client (pid {holder}); stop that one first, "
+            "or give this client a data_dir of its own (two clients on one journal would both log on)"
+        )
 
 
 class SessionError(DropCopyError):

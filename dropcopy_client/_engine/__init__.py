@@ -1,17 +1,21 @@
-"""The only package that imports ``quickfix``. Everything above it talks to :class:`Engine`."""
+"""The engine: QuickFIX in a child process of its own (``_child``, ``_session``: the only modules that import
+quickfix), and its handle in the user's process (``_process``)."""
 
-from dropcopy_client._engine._app import ADMIN_IN, ADMIN_OUT, APP, LOGON, LOGOUT, NOTICE
-from dropcopy_client._engine._engine import Engine, dictionary_path
-from dropcopy_client._engine._recovery import RECOVERY
+from dropcopy_client._engine._process import DEFAULT_REFUSAL_PATTERNS, EngineDied, EngineProcess
+from dropcopy_client._engine._protocol import ADMIN, APP, GAPFILL, LOG, LOST, NOTICE, RESET, Notice
+from dropcopy_client._engine._settings import dictionary_path
 
 __all__ = [
-    "ADMIN_IN",
-    "ADMIN_OUT",
+    "ADMIN",
     "APP",
-    "LOGON",
-    "LOGOUT",
+    "DEFAULT_REFUSAL_PATTERNS",
+    "GAPFILL",
+    "LOG",
+    "LOST",
     "NOTICE",
-    "RECOVERY",
-    "Engine",
+    "RESET",
+    "EngineDied",
+    "EngineProcess",
+    "Notice",
     "dictionary_path",
 ]

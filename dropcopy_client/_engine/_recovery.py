@@ -1,11 +1,13 @@
-"""Drives the sans-IO :class:`~dropcopy_client._recovery.ResendPolicy` from QuickFIX callbacks.
+"""Drives the sans-IO :class:`~dropcopy_client._recovery.ResendPolicy` from one session's QuickFIX callbacks.
 
-One driver per session. The policy is touched under a small lock that is never held across a QuickFIX
-call (engine notes §4.2-6); its actions are carried out after the lock is released.
+One driver per session, called on that session's own threads. The policy is touched under a small lock that
+is never held across a QuickFIX call (engine notes §4.2-6); its actions are carried out after the lock is
+released. Where the policy says "make N the next expected number", the call depends on where we are:
+QuickFIX adds one to its expected number after ``fromApp``/``fromAdmin`` return (engine notes §3.1), so
+inside those callbacks we set ``N - 1``; elsewhere (``toAdmin``, ``onLogout``, engine events) we set ``N``.
 
-Where the policy says "make N the next expected number", the call depends on where we are: QuickFIX adds
-one to its expected number after ``fromApp``/``fromAdmin`` return (engine notes §3.1), so inside those
-callbacks we set ``N - 1``; elsewhere (``toAdmin``, ``onLogout``, log events, timers) we set ``N``.
+Numbers the policy gives up become LOST records for the user's process, which accounts for them in the
+ledger and tells the user (an ``UnrecoverableGap``); the other recovery events travel as notices.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ import logging
 import re
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import quickfix as fix
 
+from dropcopy_client._engine._protocol import Notice
 from dropcopy_client._recovery import (
     GapDetected,
     GapFilled,
     ResendPolicy,
+    ResendRequested,
     RetryAfter,
     RewindTo,
     SendResend,
@@ -35,7 +40,11 @@ log = logging.getLogger("dropcopy_client.recovery")
 TOO_HIGH = re.compile(r"^MsgSeqNum too high, expecting (\d+) but received (\d+)")
 QUEUED = re.compile(r"^Processing QUEUED message: (\d+)")
 
-RECOVERY = 6  # queue item kind: payload is a recovery event, or ("skip", seq) for the journal
+
+class Emitter(Protocol):
+    def notice(self, code: str, payload: object) -> None: ...
+
+    def lost(self, begin: int, end: int, reason: str, raw: bytes | None) -> None: ...
 
 
 def _now() -> dt.datetime:
@@ -45,14 +54,19 @@ def _now() -> dt.datetime:
 class SessionRecovery:
     """Feeds one session's callbacks and engine events into its ResendPolicy and applies the answers."""
 
-    def __init__(self, name: str, session_id: Any, put: Any, policy: ResendPolicy) -> None:
+    def __init__(
+        self, name: str, session: Callable[[], Any], session_id: Any, emit: Emitter, policy: ResendPolicy
+    ) -> None:
         self.name = name
+        self._session = session
         self._sid = session_id
-        self._put = put
+        self._emit = emit
         self.policy = policy
         self._lock = threading.Lock()
         self._queued_logon: int | None = None
         self._timers: list[threading.Timer] = []
+        #: the begin of the last ResendRequest written, for the strike counter
+        self.last_request: tuple[int, int] | None = None
 
     # ------------------------------------------------------------------------------------------ inputs
     @property
@@ -60,8 +74,12 @@ class SessionRecovery:
         """True while the policy needs to see every processed sequence number."""
         return self.policy.watching
 
+    @property
+    def in_flight(self) -> tuple[int, int] | None:
+        return self.policy.snapshot().in_flight
+
     def on_engine_event(self, text: str) -> None:
-        """``Log.onEvent`` text: the gap's upper end is only stated here ("MsgSeqNum too high")."""
+        """An engine event (ScreenLog): the gap's upper end is only stated here ("MsgSeqNum too high")."""
         match = TOO_HIGH.match(text)
         if match:
             expected, received = int(match.group(1)), int(match.group(2))
@@ -94,9 +112,10 @@ class SessionRecovery:
             rewrite = self.policy.on_resend_out(begin, end, _now())
         message.setField(7, str(rewrite.begin))
         message.setField(16, str(rewrite.end))
+        self.last_request = (rewrite.begin, rewrite.end)
         if rewrite.rewind_to is not None:
-            fix.Session.lookupSession(self._sid).setNextTargetMsgSeqNum(rewrite.rewind_to)
-        self._put((RECOVERY, self.name, rewrite.event, time.time_ns()))
+            self._session().setNextTargetMsgSeqNum(rewrite.rewind_to)
+        self._emit.notice(Notice.RECOVERY, rewrite.event)
 
     def on_message(self, seq: int) -> None:
         """An in-sequence message (fromApp/fromAdmin) numbered ``seq``."""
@@ -112,7 +131,7 @@ class SessionRecovery:
             self._apply(actions, inside=True)
 
     def on_refusal(self, how: str, text: str) -> bool:
-        """A Reject answering our request, or a Logout while one is out. True if the policy took it."""
+        """A Reject answering our request, or a Logout refusing it. True if the policy took it."""
         with self._lock:
             if self.policy.snapshot().in_flight is None and not self.policy.active:
                 return False
@@ -120,16 +139,29 @@ class SessionRecovery:
         self._apply(actions, inside=True)
         return True
 
-    def on_disconnect(self) -> None:
+    def on_disconnect(self, *, refused: bool = False) -> None:
         with self._lock:
-            actions = self.policy.on_disconnect()
+            actions = self.policy.on_disconnect(refused=refused)
         self._apply(actions, inside=False)
 
+    def give_up(self, seq: int, reason: str, raw: bytes | None) -> None:
+        """Declare ``seq`` lost (a frame that never gets through); the caller resyncs the engine after it."""
+        with self._lock:
+            actions = self.policy.give_up(seq, reason, _now())
+        if not actions:
+            # the policy did not know the number as missing (e.g. after a reconnect): report it anyway
+            self._emit.lost(seq, seq, reason, raw)
+            return
+        for action in actions:
+            if isinstance(action, UnrecoverableGap):
+                self._emit.lost(action.begin, action.end, action.reason, raw)
+
     def restart(self) -> None:
-        """A new sequence epoch (weekly or in-session reset): whatever was missing can never be asked for."""
+        """Forget every open gap (a new sequence epoch, or the engine is told a new number from outside)."""
         with self._lock:
             self.policy = ResendPolicy(self.name, cap=self.policy.cap)
             self._queued_logon = None
+            self.last_request = None
 
     def cancel(self) -> None:
         for timer in self._timers:
@@ -141,15 +173,15 @@ class SessionRecovery:
             if isinstance(action, SendResend):
                 self._send_resend(action.begin, action.end)
             elif isinstance(action, RewindTo | SkipTo):
-                session = fix.Session.lookupSession(self._sid)
+                session = self._session()
                 if session is not None:
                     session.setNextTargetMsgSeqNum(action.seq - 1 if inside else action.seq)
-                if isinstance(action, SkipTo):
-                    self._put((RECOVERY, self.name, ("skip", action.seq), time.time_ns()))
             elif isinstance(action, RetryAfter):
                 self._retry_after(action.seconds)
-            elif isinstance(action, GapDetected | GapFilled | UnrecoverableGap):
-                self._put((RECOVERY, self.name, action, time.time_ns()))
+            elif isinstance(action, UnrecoverableGap):
+                self._emit.lost(action.begin, action.end, action.reason, None)
+            elif isinstance(action, GapDetected | GapFilled | ResendRequested):
+                self._emit.notice(Notice.RECOVERY, action)
 
     def _send_resend(self, begin: int, end: int) -> None:
         request = fix.Message()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -40,6 +41,11 @@ _DEFAULTS = {
 }
 
 
+def dictionary_path() -> Path:
+    """The shipped FIX 4.2 + CME data dictionary."""
+    return Path(str(importlib.resources.files("dropcopy_client") / "data" / "FIX42-CME.xml"))
+
+
 def build_settings(
     specs: Iterable[SessionSpec],
     *,
@@ -47,6 +53,7 @@ def build_settings(
     dictionary: Path,
     reconnect_interval: int,
     logon_timeout: int,
+    capture_incoming: bool = False,
 ) -> str:
     """The QuickFIX settings text for every session, one ``[SESSION]`` block each."""
     lines = ["[DEFAULT]"]
@@ -56,6 +63,11 @@ def build_settings(
         f"LogonTimeout={logon_timeout}",
         f"FileStorePath={store_dir}",
         f"DataDictionary={dictionary}",
+        # ScreenLog (C++, to the engine process's stdout pipe): events always; incoming messages only while
+        # a frame QuickFIX cannot parse is being captured; outgoing never (the signed Logon is outgoing).
+        "ScreenLogShowEvents=Y",
+        "ScreenLogShowOutgoing=N",
+        f"ScreenLogShowIncoming={'Y' if capture_incoming else 'N'}",
     ]
     for spec in specs:
         ep = spec.endpoints

@@ -1,4 +1,4 @@
-"""Delivery: typed events off the engine thread, complete and in order, robust to failing handlers."""
+"""Delivery: typed events on each consumer's own thread, complete and in order, robust to failing handlers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from dropcopy_client import DropCopyClient, ExecutionReport, Fill, HandlerFailed, MessageError, OrderAck
+from dropcopy_client._journal import Journal
 from dropcopy_client.testing import BUY, ESZ6, SELL, ZNH7, ScriptedSession, Simulator
 from tests.integration.conftest import SESSION, Collector
 
@@ -46,7 +47,8 @@ def test_a_thousand_reports_arrive_complete_and_in_order(
     assert [f.delivery.seq_num for f in fills] == list(seqs)
     sent_ids = [dict(_fields(inner))[17] for inner in inners]
     assert [f.exec_id for f in fills] == sent_ids
-    assert engine_threads == {"dropcopy-dispatcher"}
+    (name,) = engine_threads  # one thread per consumer, never the engine's or the writer's
+    assert name.startswith("dropcopy-handler:") and name.endswith("<lambda>")
     assert not seen.of(MessageError)
     assert client.status()[0].messages == 1000
 
@@ -57,14 +59,14 @@ def _fields(inner: bytes) -> list[tuple[int, str]]:
     return [(tag, value.decode()) for tag, value in parse_frame(inner)]
 
 
-def test_a_failing_handler_is_reported_and_the_stream_goes_on(
+def test_a_failing_handler_is_reported_with_its_event_and_never_holds_up_the_others(
     make_client: Callable[..., DropCopyClient], sim: Simulator
 ) -> None:
     client = make_client()
     seen = Collector(client)
     calls: list[str] = []
 
-    @client.on_execution
+    @client.on(ExecutionReport, on_error="dead_letter", max_attempts=2)
     def explode(event: ExecutionReport) -> None:
         calls.append(event.exec_id)
         raise ValueError("handler bug")
@@ -73,11 +75,22 @@ def test_a_failing_handler_is_reported_and_the_stream_goes_on(
     src = ScriptedSession()
     order = src.order(ESZ6, account="ACCT1", side=BUY, qty=2, price="4500.25")
     sim.send_many(SESSION, [order.ack(), order.fill(1), order.fill(1)])
-    failures = seen.wait_count(HandlerFailed, 3)
-    assert len(failures) == 3 and len(calls) == 3
+    failures = seen.wait_count(HandlerFailed, 6)
+    assert len(seen.of(ExecutionReport)) == 3  # the other consumer had every event at once
+    assert len(failures) == 6 and len(calls) == 6  # each event tried twice, then dead-lettered
     assert failures[0].handler.endswith("explode") and "handler bug" in failures[0].error
+    assert failures[0].event.exec_id == calls[0] and failures[0].retry_in is not None
+    assert failures[1].retry_in is None  # given up
     assert isinstance(seen.of(ExecutionReport)[0], OrderAck)
     assert client.status()[0].state.value == "logged on"
+    assert client.journal is not None
+    path = client.journal.path
+    client.stop()
+    with Journal.open_readonly(path) as journal:
+        dead = journal.dead_letters()
+    assert [(d.consumer, d.event_type) for d in dead] == [(failures[0].handler, "OrderAck")] + [
+        (failures[0].handler, "Fill")
+    ] * 2
 
 
 def test_blocking_iterator_sees_the_same_ordered_stream(

@@ -36,15 +36,18 @@ def _ms(now: dt.datetime) -> dt.datetime:
 def test_signed_logon_is_accepted_with_exactly_the_cme_field_set(
     make_client: Callable[..., DropCopyClient], sim: Simulator, key: ApiKey
 ) -> None:
-    fixed = _ms(dt.datetime.now(dt.UTC))
-    client = make_client(clock=lambda: fixed)
+    before = _ms(dt.datetime.now(dt.UTC))
+    client = make_client()
     client.start(wait=15)
+    after = dt.datetime.now(dt.UTC)
 
     logon = sim.received(SESSION, "A")[0]
     fields = parse_frame(logon)
     tags = [tag for tag, _ in fields]
     values = {tag: value.decode() for tag, value in fields}
-    stamp = fixed.strftime("%Y%m%d-%H:%M:%S.") + f"{fixed.microsecond // 1000:03d}"
+    stamp = values[52]  # stamped by the engine process: millisecond UTC, between our two readings
+    sent = dt.datetime.strptime(stamp, "%Y%m%d-%H:%M:%S.%f").replace(tzinfo=dt.UTC)
+    assert before <= sent <= after and len(stamp) == 21
     expected = {
         34: "1",
         49: COMP_ID,
@@ -165,11 +168,16 @@ def test_expired_key_is_refused_before_any_connection(
 
 
 def test_stale_sending_time_is_rejected(make_client: Callable[..., DropCopyClient], sim: Simulator) -> None:
-    client = make_client(clock=lambda: dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
+    client = make_client(clock_offset=-300.0)  # this machine's clock five minutes slow
+    seen = Collector(client)
     with pytest.raises(LogonRejectedError) as info:
         client.start(wait=15)
     assert info.value.text.startswith("SendingTime (52) tag is not within tolerance")
     assert sim.bad_logons(SESSION) == 1
+    (rejected,) = seen.wait_count(LogonRejected, 1)
+    # the refusal says the clock is off, by how much, and what to do (issue: "check the key" was misleading)
+    assert rejected.clock_skew is not None and 290 < rejected.clock_skew < 310
+    assert "clock is 300 s behind" in rejected.advice or "clock is 299 s behind" in rejected.advice
 
 
 def test_session_events_trace_the_life_cycle(

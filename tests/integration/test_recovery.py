@@ -154,9 +154,10 @@ def test_a_request_beyond_the_resend_window_becomes_an_unrecoverable_gap(
             assert (gaps[0].begin, gaps[0].end) == (lost.start, lost.stop - 1)
             got = seen.wait_count(Fill, 2, timeout=20)
             assert [f.exec_id for f in got] == exec_ids(live)
-            assert client.journal is not None and client.journal.last_seq(SESSION.sender_comp_id + ":G") == (
-                got[-1].delivery.seq_num
-            )
+            assert client.journal is not None
+            # the position passed the range declared lost and the live fills after it
+            position = client.journal.last_seq(SESSION.sender_comp_id + ":G")
+            assert position is not None and position >= got[-1].delivery.seq_num
         finally:
             client.stop()
 

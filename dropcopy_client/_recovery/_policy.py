@@ -91,13 +91,27 @@ class GapFilled:
 
 @attrs.frozen
 class UnrecoverableGap:
-    """Messages ``begin``..``end`` cannot be recovered from CME; the stream continues after ``end``."""
+    """Messages ``begin``..``end`` cannot be recovered from CME; the stream continues after ``end``.
+
+    Journaled, so every consumer sees it (after a restart too, flagged ``replayed``). ``reason`` says why;
+    ``raw`` holds the offending frame (secrets redacted) when one frame was the cause.
+    """
 
     session: str
     begin: int
     end: int
     reason: str
     at: dt.datetime
+    raw: bytes | None = attrs.field(default=None, repr=False)
+    #: position in the journal's stream; None before journaling
+    journal_id: int | None = None
+    #: re-fed from the journal after a restart
+    replayed: bool = False
+
+    @property
+    def idempotency_key(self) -> str:
+        """``"J:<journal_id>"``: the declaration is one journal row."""
+        return f"J:{self.journal_id}"
 
 
 @attrs.frozen
@@ -191,7 +205,7 @@ class RecoveryStatus:
     in_flight: tuple[int, int] | None  #: the request CME is answering
     awaiting_request: bool  #: a gap is open, connected, and no request is out (see RetryAfter)
     requests_sent: int
-    rejects: int  #: consecutive refusals of the current chunk
+    rejects: int  #: consecutive refusals of the identical request in flight
     unrecoverable: int  #: numbers given up since this policy was created
 
 
@@ -249,7 +263,8 @@ class ResendPolicy:
         self._engine_end: int | None = None  # end of QuickFIX's open resend range
         self._duplicates = 0  # copies QuickFIX sent while _chunk was in flight
         self._online = True
-        self._rejects = 0
+        self._rejects = 0  # refusals of the request in flight (``_refused_range``), consecutive
+        self._refused_range: tuple[int, int] | None = None
         self._requests = 0
         self._lost = 0
 
@@ -392,26 +407,39 @@ class ResendPolicy:
             return [rewind]
         if self._chunk is None:
             return [rewind]
-        _, end = self._chunk
+        chunk = self._chunk
+        _, end = chunk
         self._chunk = None
         self._unconfirmed = False
+        # Refusals are counted per identical request: a request whose range changed is a new request.
+        if self._refused_range != chunk:
+            self._refused_range = chunk
+            self._rejects = 0
         self._rejects += 1
         if self._rejects < self._max_rejects:
             delay = self._backoff[min(self._rejects - 1, len(self._backoff) - 1)]
             return [rewind, RetryAfter(delay)]
         tries = self._rejects
         self._rejects = 0
-        reason = f"CME refused the ResendRequest {tries} times ({how}: {text or 'no text'})"
+        self._refused_range = None
+        reason = (
+            f"CME refused the ResendRequest {chunk[0]}-{chunk[1]} {tries} times ({how}: {text or 'no text'})"
+        )
         return self._give_up(end, reason, now)
 
-    def on_disconnect(self) -> list[Action]:
+    def on_disconnect(self, *, refused: bool = False) -> list[Action]:
         """The engine disconnected: it drops its queue and its resend range, CME drops our request.
 
         What is still missing stays missing -- and so does whatever the engine had queued past it -- so the
         request after the next Logon starts at the first missing number (RewindTo makes sure QuickFIX
-        expects it, whatever it stepped over on the way out).
+        expects it, whatever it stepped over on the way out). ``refused``: the connection ended with a
+        Logout that refused our request (already counted by on_resend_rejected); any other disconnect -- a
+        dropped link, a Logout that does not refuse anything -- starts the refusal count again.
         """
         self._engine_end = None
+        if not refused:
+            self._rejects = 0
+            self._refused_range = None
         if not self.active:
             return []
         self._online = False
@@ -422,6 +450,15 @@ class ResendPolicy:
         self._missing = deque([[self._next, last]])
         self._highest = last
         return [RewindTo(self._next)]
+
+    def give_up(self, end: int, reason: str, now: dt.datetime) -> list[Action]:
+        """Declare the missing numbers from the first one up to ``end`` lost (e.g. a frame QuickFIX can never
+        parse, resent identically each time): UnrecoverableGap + SkipTo, and recovery goes on after ``end``."""
+        if not self.active or end < self._next:
+            return []
+        self._chunk = None
+        self._unconfirmed = False
+        return self._give_up(end, reason, now)
 
     def check_window(self, oldest_missing_sent_at: dt.datetime | None, now: dt.datetime) -> list[Action]:
         """Give up the missing range at the front once it is older than CME's resend window (48 hours).
@@ -501,6 +538,7 @@ class ResendPolicy:
         if chunk is None:
             return []
         self._rejects = 0  # CME is answering
+        self._refused_range = None
         if following <= chunk[1]:
             return []
         self._chunk = None
