@@ -273,9 +273,7 @@ def _sdk(conn: Connection, port: int, spec: dict[str, Any]) -> None:
         rss_every=spec.get("rss_every", 0),
     )
     data_dir = Path(spec["data_dir"])
-    client = DropCopyClient(
-        client_config(port, data_dir, spec.get("key_file")), journal=spec.get("journal", True)
-    )
+    client = DropCopyClient(client_config(port, data_dir, spec.get("key_file")))
     if spec.get("patches"):
         from bench import experiments
 
@@ -324,21 +322,21 @@ def _sdk(conn: Connection, port: int, spec: dict[str, Any]) -> None:
 
     rss_start = rss_bytes()
     client.start(wait=30)
-    dispatcher = client._dispatcher
     names = {threading.get_native_id(): "main"}
-    if dispatcher is not None and dispatcher.native_id is not None:
-        names[dispatcher.native_id] = "dispatcher"
+    for thread in threading.enumerate():
+        if thread.name.startswith("dropcopy-") and thread.native_id is not None:
+            names[thread.native_id] = thread.name.removeprefix("dropcopy-").split(":")[0]
     rss_logged_on = rss_bytes()
     batches: list[int] = []
-    if spec.get("batch_sizes"):
-        pipeline = client._pipeline
-        run_batch = pipeline.run
+    if spec.get("batch_sizes") and client._ingest is not None:
+        ingest = client._ingest
+        process = ingest.process
 
-        def counted(batch: Any) -> None:
-            batches.append(len(batch))
-            run_batch(batch)
+        def counted(records: Any) -> None:
+            batches.append(len(records))
+            process(records)
 
-        pipeline.run = counted  # type: ignore[method-assign]
+        ingest.process = counted  # type: ignore[method-assign]
     conn.send(("ready", {"rss_start": rss_start, "rss_logged_on": rss_logged_on}))
     before = thread_cpu()
     started = time.perf_counter()
@@ -403,5 +401,4 @@ def inspect(client: Any) -> dict[str, Any]:
     sizes["decode._INTS"] = len(_decode._INTS)
     sizes["decode._PRICES"] = len(_decode._PRICES)
     sizes["decode._SECONDS"] = len(_decode._SECONDS)
-    sizes["engine_queue_left"] = client._queue.qsize()
     return sizes

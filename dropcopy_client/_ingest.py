@@ -285,8 +285,9 @@ class Ingest:
                 ids = tx.insert([entry for _, entry in out.journaled], epochs)
                 if out.duplicates:
                     tx.duplicates(out.duplicates)
-                if out.rows:
-                    tx.ledger(out.rows)
+                rows = ledger.take_rows()
+                if rows:
+                    tx.ledger(rows)
                 for name in out.touched:
                     sl = ledger.session(name)
                     tx.position(name, sessions[name].epoch, sl.position, sl.highest)
@@ -341,12 +342,12 @@ class Ingest:
                 return
             self._check_skip(out, name, seq)
             if not pairs:
-                out.rows += sl.account(seq, seq, State.ADMIN, ns, "no business event")
+                sl.account(seq, seq, State.ADMIN, ns, "no business event")
                 return
             for event, entry in pairs:
                 key = entry.dedupe_key
                 if key is not None and (key in known or key in out.keys):
-                    out.rows += sl.account(seq, seq, State.DUPLICATE, ns)
+                    sl.account(seq, seq, State.DUPLICATE, ns)
                     out.duplicates.append((name, self.sessions[name].epoch, seq, ns, key))
                     notice = DuplicateIgnored(
                         name, seq, key, getattr(event, "exec_id", None), utc_from_ns(ns)
@@ -356,7 +357,7 @@ class Ingest:
                 else:
                     if key is not None:
                         out.keys.add(key)
-                    out.rows += sl.account(seq, seq, State.JOURNALED, ns)
+                    sl.account(seq, seq, State.JOURNALED, ns)
                     out.journaled.append((event, entry))
                     out.messages[name] = out.messages.get(name, 0) + 1
                     out.last_seq[name] = seq
@@ -364,22 +365,24 @@ class Ingest:
             _, _, seq, ns, msg_type, early, info = rec
             if not early:
                 self._check_skip(out, name, seq)
-            out.rows += sl.account(seq, seq, State.ADMIN, ns)
+            sl.account(seq, seq, State.ADMIN, ns)
             out.last_seq[name] = max(out.last_seq.get(name, 0), seq)
             if msg_type == "5" and info:
                 out.logouts.append((name, info, ns))
         elif kind == GAPFILL:
             _, _, seq, new_seq, ns = rec
             self._check_skip(out, name, seq)
-            out.rows += sl.account(seq, new_seq - 1, State.GAP_FILLED, ns)
+            sl.account(seq, new_seq - 1, State.GAP_FILLED, ns)
         elif kind == RESET:
             _, _, seq, new_seq, ns = rec
             reason = (
                 f"CME sent a SequenceReset-Reset (35=4 without 123=Y) at 34={seq} with NewSeqNo={new_seq}: "
                 "the numbers below it will never be sent"
             )
-            for b, e in sl.unaccounted(1, new_seq - 1) if new_seq > 1 else []:
-                self._lose(out, name, b, e, reason, ns, None)
+            if seq == sl.position + 1 and seq < new_seq:
+                sl.account(seq, seq, State.ADMIN, ns)  # the Reset itself, in sequence
+            if new_seq > 1:
+                self._lose(out, name, 1, new_seq - 1, reason, ns, None)
         elif kind == LOST:
             _, _, begin, end, ns, reason, raw = rec
             for b, e in sl.unaccounted(begin, end):
@@ -388,24 +391,15 @@ class Ingest:
     def _lose(
         self, out: _Batch, name: str, begin: int, end: int, reason: str, ns: int, raw: bytes | None
     ) -> None:
+        """Declare every unaccounted number of ``[begin, end]`` lost: ledger rows, a journaled notice, an event."""
         sl = self.ledger.session(name)
-        rows = sl.account(begin, end, State.LOST, ns, reason)
-        if not rows:
-            return
-        out.rows += rows
-        out.touched.add(name)
         runtime = self.sessions[name]
-        for row in rows:
-            gap = UnrecoverableGap(name, row.begin, row.end, reason, utc_from_ns(ns), raw)
-            entry = JournalEntry(
-                name,
-                row.begin,
-                ns,
-                lost_notice_raw(name, runtime.epoch, row.begin, row.end, reason, ns, raw),
-                LOST_TYPE,
-                None,
-            )
-            out.journaled.append((gap, entry))
+        for b, e in sl.unaccounted(begin, end):
+            sl.account(b, e, State.LOST, ns, reason)
+            out.touched.add(name)
+            gap = UnrecoverableGap(name, b, e, reason, utc_from_ns(ns), raw)
+            raw_row = lost_notice_raw(name, runtime.epoch, b, e, reason, ns, raw)
+            out.journaled.append((gap, JournalEntry(name, b, ns, raw_row, LOST_TYPE, None)))
             out.lost.append(gap)
 
     def _check_skip(self, out: _Batch, name: str, seq: int) -> None:
@@ -435,6 +429,20 @@ class Ingest:
 
     # ------------------------------------------------------------------------------------------ after commit
     def _after_commit(self, out: _Batch, ids: list[int]) -> None:
+        for gap in out.lost:
+            self.sessions[gap.session].lost = True
+            with self._status_lock:
+                self.health[gap.session].lost += gap.end - gap.begin + 1
+            log.error(
+                "session %s: messages %d-%d are lost: %s. Positions of this session stay uncertain; run "
+                "`dropcopy audit` for the list of every such range",
+                gap.session,
+                gap.begin,
+                gap.end,
+                gap.reason,
+            )
+        for name in out.touched | out.new_epochs:
+            self._refresh_uncertainty(name)  # before anyone sees the batch: uncertain means uncertain
         published: list[tuple[int, object]] = []
         want_positions = self.hub.wants(Position)
         positions: list[Position] = []
@@ -463,26 +471,12 @@ class Ingest:
             self._emit(live)
         for position in positions:
             self._emit(position)
-        for gap in out.lost:
-            self.sessions[gap.session].lost = True
-            with self._status_lock:
-                self.health[gap.session].lost += gap.end - gap.begin + 1
-            log.error(
-                "session %s: messages %d-%d are lost: %s. Positions of this session stay uncertain; run "
-                "`dropcopy audit` for the list of every such range",
-                gap.session,
-                gap.begin,
-                gap.end,
-                gap.reason,
-            )
         for who, code, payload, ns in out.notices:
             self._notice(who, code, payload, ns)
         for name, info, ns in out.logouts:
             self._logout_seen(name, info, ns)
         for name, (hole, seq) in out.skips.items():
             self._skipped(name, hole, seq)
-        for name in out.touched | out.new_epochs:
-            self._refresh_uncertainty(name)
 
     def _skipped(self, name: str, hole: int, seq: int) -> None:
         runtime = self.sessions[name]
@@ -694,7 +688,6 @@ class Ingest:
 class _Batch:
     journaled: list[tuple[object, JournalEntry]] = attrs.Factory(list)
     duplicates: list[tuple[str, int, int, int, str]] = attrs.Factory(list)
-    rows: list[Any] = attrs.Factory(list)
     keys: set[str] = attrs.Factory(set)
     live: list[object] = attrs.Factory(list)
     lost: list[UnrecoverableGap] = attrs.Factory(list)

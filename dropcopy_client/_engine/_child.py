@@ -62,6 +62,8 @@ class EngineChild:
         name, version, vendor = cfg["app"]
         self.app_fields: tuple[str, str, str] = (str(name), str(version), str(vendor))
         self.poison_strikes = int(cfg.get("poison_strikes", 3))
+        #: seconds a suspect number may stay expected before it counts as a strike
+        self.strike_after = float(cfg.get("strike_after", 2.0))
         self.quick_end = float(cfg.get("quick_end", 10.0))
         self.backoff_cap = float(cfg.get("backoff_cap", 30.0))
         self.resend_wait = float(cfg.get("resend_wait", 30.0))

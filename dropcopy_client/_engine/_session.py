@@ -52,7 +52,7 @@ log = logging.getLogger("dropcopy_client.engine")
 
 _CONNECTING = re.compile(r"^Connecting to (\S+) on port (-?\d+)")
 _TOO_HIGH = re.compile(r"^MsgSeqNum too high, expecting (\d+) but received (\d+)")
-_SEQ = re.compile(r"\x0134=(\d+)\x01")
+_SEQ = re.compile(r"[\x01|]34=(\d+)[\x01|]")
 _INVALID = "Invalid message"
 BACKUP_REFUSAL = "Backup session not allowed"
 #: at most this many engine events wait for a session's thread (a session that never calls back again)
@@ -159,14 +159,15 @@ class EngineSession:
         log.info(
             "%s: restarting the session's engine (%s)", self.name, "capturing frames" if capture else "normal"
         )
+        with self._lock:
+            wanted, self.resync_to = self.resync_to, None  # taken before onLogout (during release) could
         session = self.session()
         expected = int(session.getExpectedTargetNum()) if session is not None else None
         self.release()
         self.build(capture=capture)
-        with self._lock:
-            wanted, self.resync_to = self.resync_to, None
-        if wanted is not None or expected is not None:
-            self.session().setNextTargetMsgSeqNum(wanted if wanted is not None else expected)
+        target = wanted if wanted is not None else expected
+        if target is not None:
+            self.session().setNextTargetMsgSeqNum(target)
         self.recovery.restart()
         self.disable()
         self.start()
@@ -209,9 +210,11 @@ class EngineSession:
             except IndexError:
                 return
             if kind == "incoming":
+                # QuickFIX's ScreenLog writes SOH as "|": give the frame back its wire separators
                 found = _SEQ.search(text)
                 if found:
-                    self._frames.append((int(found.group(1)), text.encode("utf-8", "surrogateescape")))
+                    raw = text.replace("|", "\x01").encode("utf-8", "surrogateescape")
+                    self._frames.append((int(found.group(1)), raw))
                 continue
             self._on_event(text)
 
@@ -224,7 +227,7 @@ class EngineSession:
             request = self.recovery.last_request
             if request is not None and request[0] == expected and expected < received <= request[1]:
                 # CME is answering our request, but the first number it had to send did not get through
-                self._evidence.setdefault(
+                self._suspect(
                     expected,
                     f"message {expected} did not arrive although CME answered the resend request "
                     f"{request[0]}-{request[1]}",
@@ -237,23 +240,31 @@ class EngineSession:
         elif text.startswith(_INVALID):
             session = self.session()
             expected = int(session.getExpectedTargetNum()) if session is not None else 0
-            self._evidence[expected] = f"QuickFIX cannot parse the frame: {text}"
+            self._suspect(expected, f"QuickFIX cannot parse the frame: {text}")
         elif text.startswith(("Timed out", "Disconnecting", "Socket Error", "Message ")):
             self.notice(Notice.ENGINE, text)
 
     # ------------------------------------------------------------------------------------------ strikes
-    def note_request(self, begin: int) -> None:
-        """A ResendRequest from ``begin`` goes out: if the last answer left ``begin`` missing, strike it."""
-        text = self._evidence.pop(begin, None)
-        if text is not None:
-            self._strike(begin, text)
+    def _suspect(self, seq: int, text: str) -> None:
+        """``seq`` looks like a number that cannot get through (evidence ``text``). If the engine still
+        expects it a moment later, that is a strike against it: the session asks again (QuickFIX may be
+        wedged waiting), and after ``poison_strikes`` strikes the number is declared lost."""
+        first = seq not in self._evidence
+        if first or text.startswith("QuickFIX"):  # what QuickFIX said beats "it did not arrive"
+            self._evidence[seq] = text
+        if first:
+            timer = threading.Timer(
+                self.child.strike_after, lambda: self.child.defer(lambda: self._check(seq))
+            )
+            timer.daemon = True
+            timer.start()
 
-    def note_reconnect(self, expected: int) -> None:
-        text = self._evidence.pop(expected, None)
-        if text is not None:
-            self._strike(expected, text)
-
-    def _strike(self, seq: int, text: str) -> None:
+    def _check(self, seq: int) -> None:
+        self.take_events()  # the session may be wedged: no callback has taken its events since
+        text = self._evidence.pop(seq, None)
+        session = self.session()
+        if text is None or session is None or int(session.getExpectedTargetNum()) != seq:
+            return
         strikes = self._strikes[seq] = self._strikes.get(seq, 0) + 1
         self.notice(Notice.STRIKE, {"seq": seq, "strikes": strikes, "text": text})
         limit = self.child.poison_strikes
@@ -265,10 +276,11 @@ class EngineSession:
             log.error("%s: message %d is lost: %s", self.name, seq, why)
             self.recovery.give_up(seq, why, redact(raw) if raw is not None else None)
             self._strikes.pop(seq, None)
-            self.child.defer(lambda: self.resync(seq + 1, f"message {seq} given up", capture=False))
-        elif strikes == limit - 1 and not self.capture:
-            # Turn the incoming log on for this session, so the next copy of the frame is kept raw.
-            self.child.defer(lambda: self.resync(seq, f"capturing message {seq}", capture=True))
+            self.resync(seq + 1, f"message {seq} given up", capture=False)
+        else:
+            # After the second failure, turn the incoming log on, so the next copy of the frame is kept raw.
+            capture = True if strikes == limit - 1 else None
+            self.resync(seq, f"message {seq} did not get through ({text})", capture=capture)
 
     def passed(self, seq: int) -> None:
         """The engine processed ``seq``: strikes and evidence below it are history."""
@@ -396,10 +408,12 @@ class EngineSession:
                 outcome = "backup"
             elif (
                 next_expected is not None
-                and next_expected > 0
-                and next_expected != sent
+                and sent is not None
+                and next_expected > sent
                 and not self.adopted_once
             ):
+                # Mid-week logon with a 34 CME has already seen (spec §2.1): its Logout says what it expects.
+                # (CME accepts a 34 above what it expects, and then asks us for the gap.)
                 self.adopted_once = True
                 outcome = "adopt"
             else:
@@ -478,12 +492,9 @@ class SessionApp(fix.Application):  # type: ignore[misc]
                 child.budget.end(o.target, attempt, outcome)
             o.recovery.on_disconnect(refused=refused)
             session = o.session()
-            if session is not None:
-                expected = int(session.getExpectedTargetNum())
-                o.note_reconnect(expected)
-                if resync_to is not None:
-                    session.setNextTargetMsgSeqNum(resync_to)
-                    o.recovery.restart()
+            if session is not None and resync_to is not None:
+                session.setNextTargetMsgSeqNum(resync_to)
+                o.recovery.restart()
             if delay > 0 or not o.wants_connection():
                 o.disable()  # the gate enables it again when it may log on
             o.notice(Notice.LOGGED_OUT, {"after_seconds": up_for, "was_logged_on": was_on, "backoff": delay})
@@ -506,7 +517,6 @@ class SessionApp(fix.Application):  # type: ignore[misc]
                 o.prepare_logon(message, header)
             elif msg_type == "2":
                 o.last_resend_seq = header.getField(34)
-                o.note_request(int(message.getField(7)))
                 self._recovery.on_resend_out(message)
             elif msg_type == "3":
                 self._our_reject(message, "3")
@@ -534,7 +544,7 @@ class SessionApp(fix.Application):  # type: ignore[misc]
             return
         session.setNextTargetMsgSeqNum(ref)  # toAdmin/toApp: nothing adds one after this
         reason = message.getField(58) if message.isSetField(58) else "rejected"
-        self.o._evidence[ref] = f"QuickFIX rejected the message ({'35=' + kind}): {reason}"
+        self.o._suspect(ref, f"QuickFIX rejected the message (35={kind}): {reason}")
 
     def fromAdmin(self, message: Any, session_id: Any) -> None:
         try:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import enum
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import attrs
 
@@ -66,7 +67,9 @@ class SessionLedger:
         self._next_id = next_id
         self._starts: list[int] = []
         self._ends: list[int] = []
-        self._tail: LedgerRow | None = None
+        # the row written last: [id, begin, end, state, cause, at_ns], extended while it grows
+        self._tail: list[Any] | None = None
+        self._dirty: dict[int, list[Any]] = {}
         #: how often the engine stepped over each hole (first number) without delivering it
         self.skips: dict[int, int] = {}
 
@@ -130,23 +133,37 @@ class SessionLedger:
         return first if first < seq else None
 
     # ------------------------------------------------------------------------------------------ writing
-    def account(
-        self, begin: int, end: int, state: State, at_ns: int, cause: str | None = None
-    ) -> list[LedgerRow]:
-        """Account every not yet accounted number of ``[begin, end]`` as ``state``; returns the rows to write."""
+    def account(self, begin: int, end: int, state: State, at_ns: int, cause: str | None = None) -> int:
+        """Account every not yet accounted number of ``[begin, end]`` as ``state``; returns how many were new.
+
+        The rows that changed are collected (:meth:`take_rows`) for the journal transaction.
+        """
         if end < begin or begin < 1:
-            return []
-        rows: list[LedgerRow] = []
+            return 0
+        starts, ends = self._starts, self._ends
+        if len(starts) == 1 and ends[0] + 1 == begin and starts[0] == 1:
+            # the hot path: the next number(s) straight after the position
+            ends[0] = end
+            self._row(begin, end, state, cause, at_ns)
+            if self.skips:
+                self._forget_skips()
+            return end - begin + 1
+        added = 0
         for b, e in self.unaccounted(begin, end):
             self._merge(b, e)
-            rows.append(self._row(b, e, state, cause, at_ns))
+            self._row(b, e, state, cause, at_ns)
+            added += e - b + 1
+        if self.skips:
+            self._forget_skips()
+        return added
+
+    def _forget_skips(self) -> None:
         for hole in [h for h in self.skips if self.is_accounted(h)]:
             del self.skips[hole]
-        return rows
 
     def _merge(self, b: int, e: int) -> None:
         starts, ends = self._starts, self._ends
-        if starts and ends[-1] + 1 == b:  # the common case: straight after the highest range
+        if starts and ends[-1] + 1 == b:  # straight after the highest range
             ends[-1] = e
             if len(starts) > 1 and ends[-2] + 1 >= starts[-1]:
                 ends[-2] = ends[-1]
@@ -163,34 +180,42 @@ class SessionLedger:
             ends[i - 1] = ends[i]
             del starts[i], ends[i]
 
-    def _row(self, b: int, e: int, state: State, cause: str | None, at_ns: int) -> LedgerRow:
+    def _row(self, b: int, e: int, state: State, cause: str | None, at_ns: int) -> None:
         tail = self._tail
-        if tail is not None and tail.end + 1 == b and tail.state is state and tail.cause == cause:
-            row = attrs.evolve(tail, end=e)
+        if tail is not None and tail[2] + 1 == b and tail[3] is state and tail[4] == cause:
+            tail[2] = e  # the range that grows keeps its row
         else:
-            row = LedgerRow(self._next_id(), self.session, self.epoch, b, e, state, cause, at_ns)
-        self._tail = row
-        return row
+            tail = self._tail = [self._next_id(), b, e, state, cause, at_ns]
+        self._dirty[tail[0]] = tail
+
+    def take_rows(self) -> list[LedgerRow]:
+        """The rows changed since the last call, as they are now (each written once per transaction)."""
+        rows = [
+            LedgerRow(t[0], self.session, self.epoch, t[1], t[2], t[3], t[4], t[5])
+            for t in self._dirty.values()
+        ]
+        self._dirty.clear()
+        return rows
 
     def load(self, rows: Iterable[LedgerRow]) -> None:
         """Rebuild from stored rows (any order)."""
         latest: LedgerRow | None = None
         for row in rows:
-            self._merge_loaded(row.begin, row.end)
+            for nb, ne in self.unaccounted(row.begin, row.end):
+                self._merge(nb, ne)
             if latest is None or row.id > latest.id:
                 latest = row
-        self._tail = latest
-
-    def _merge_loaded(self, b: int, e: int) -> None:
-        for nb, ne in self.unaccounted(b, e):
-            self._merge(nb, ne)
+        if latest is not None:
+            self._tail = [latest.id, latest.begin, latest.end, latest.state, latest.cause, latest.at_ns]
 
     # ------------------------------------------------------------------------------------------ rollback
-    def save(self) -> tuple[list[int], list[int], LedgerRow | None, dict[int, int]]:
-        return list(self._starts), list(self._ends), self._tail, dict(self.skips)
+    def save(self) -> _Saved:
+        tail = list(self._tail) if self._tail is not None else None
+        return list(self._starts), list(self._ends), tail, dict(self.skips)
 
-    def restore(self, state: tuple[list[int], list[int], LedgerRow | None, dict[int, int]]) -> None:
+    def restore(self, state: _Saved) -> None:
         self._starts, self._ends, self._tail, self.skips = state[0], state[1], state[2], state[3]
+        self._dirty.clear()
 
     def ranges(self) -> Iterator[tuple[int, int]]:
         return zip(self._starts, self._ends, strict=True)
@@ -200,13 +225,16 @@ class SessionLedger:
         return f"<SessionLedger {self.session} epoch={self.epoch} [{shown}]>"
 
 
+_Saved = tuple[list[int], list[int], "list[Any] | None", dict[int, int]]
+
+
 class Ledger:
     """Every session's ledger, with one id sequence for rows and a transaction-like save/restore."""
 
     def __init__(self, next_row_id: int = 1) -> None:
         self._next = next_row_id
         self.sessions: dict[str, SessionLedger] = {}
-        self._saved: dict[str, tuple[int, tuple[list[int], list[int], LedgerRow | None, dict[int, int]]]] = {}
+        self._saved: dict[str, tuple[int, _Saved]] = {}
         self._saved_next = next_row_id
 
     def _take_id(self) -> int:
@@ -228,6 +256,14 @@ class Ledger:
         """Remember the state, so a failed journal transaction can be undone with :meth:`rollback`."""
         self._saved = {name: (lg.epoch, lg.save()) for name, lg in self.sessions.items()}
         self._saved_next = self._next
+
+    def take_rows(self) -> list[LedgerRow]:
+        """Every session's changed rows (see :meth:`SessionLedger.take_rows`)."""
+        rows: list[LedgerRow] = []
+        for ledger in self.sessions.values():
+            if ledger._dirty:
+                rows += ledger.take_rows()
+        return rows
 
     def rollback(self) -> None:
         for name, (epoch, state) in self._saved.items():

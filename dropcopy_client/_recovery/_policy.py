@@ -264,7 +264,7 @@ class ResendPolicy:
         self._duplicates = 0  # copies QuickFIX sent while _chunk was in flight
         self._online = True
         self._rejects = 0  # refusals of the request in flight (``_refused_range``), consecutive
-        self._refused_range: tuple[int, int] | None = None
+        self._refused_range: tuple[int, int] | None = None  # the request refused last
         self._requests = 0
         self._lost = 0
 
@@ -411,10 +411,14 @@ class ResendPolicy:
         _, end = chunk
         self._chunk = None
         self._unconfirmed = False
-        # Refusals are counted per identical request: a request whose range changed is a new request.
-        if self._refused_range != chunk:
-            self._refused_range = chunk
+        # Refusals are counted per request, by its first number: after a refusal-Logout the same request can
+        # only come back longer (the Logout and the next Logon ack add numbers behind it).
+        refused = self._refused_range
+        if refused is None or refused[0] != chunk[0]:
             self._rejects = 0
+            refused = chunk
+        # what was refused every time: numbers added behind it since may still be served
+        refused = self._refused_range = (chunk[0], min(refused[1], end))
         self._rejects += 1
         if self._rejects < self._max_rejects:
             delay = self._backoff[min(self._rejects - 1, len(self._backoff) - 1)]
@@ -422,9 +426,8 @@ class ResendPolicy:
         tries = self._rejects
         self._rejects = 0
         self._refused_range = None
-        reason = (
-            f"CME refused the ResendRequest {chunk[0]}-{chunk[1]} {tries} times ({how}: {text or 'no text'})"
-        )
+        first, end = refused
+        reason = f"CME refused the ResendRequest for {first}-{end} {tries} times ({how}: {text or 'no text'})"
         return self._give_up(end, reason, now)
 
     def on_disconnect(self, *, refused: bool = False) -> list[Action]:

@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from dropcopy_client.cli.audit import audit
 from dropcopy_client.cli.demo import demo
 from dropcopy_client.cli.keys import keys
 from dropcopy_client.cli.positions import eod, positions, replay
@@ -28,3 +29,4 @@ main.add_command(status)
 main.add_command(positions)
 main.add_command(eod)
 main.add_command(replay)
+main.add_command(audit)

@@ -23,17 +23,24 @@ from typing import Any, Final
 import click
 
 from dropcopy_client._client import DropCopyClient
+from dropcopy_client._delivery import ConsumerStatus
+from dropcopy_client._events import SessionEvent, SessionState
 from dropcopy_client._health import SessionStatus
 from dropcopy_client._spec import CME
+from dropcopy_client.cli._exit import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_LOCKED_OUT,
+    EXIT_LOST,
+    EXIT_NOT_RUNNING,
+    EXIT_OK,
+)
 from dropcopy_client.cli._format import describe, event_json, format_table
 from dropcopy_client.config import ClientConfig, load_config
 from dropcopy_client.errors import ConfigError, KeyFileError
 
 log = logging.getLogger("dropcopy_client.cli")
 
-EXIT_OK: Final = 0
-EXIT_FAILED: Final = 1
-EXIT_CONFIG: Final = 2
 STATUS_FILE: Final = "status.json"
 #: status.json older than this means its writer is stuck or gone (it rewrites the file every second)
 FRESH_SECONDS: Final = 10.0
@@ -60,33 +67,51 @@ def run(config_path: Path, as_json: bool) -> None:
     """Log on every session of the configuration and print every event until Ctrl-C or SIGTERM.
 
     Stopping logs every session out and delivers what was already received before exiting with 0. A wrong
-    configuration or key file exits with 2 before any connection.
+    configuration or key file exits with 2 before any connection. Once every session is locked out (CME
+    refused its logon) nothing can make progress: the reason is printed and the exit code is 3.
     """
     ctx = click.get_current_context()
     try:
-        client = DropCopyClient.from_config(config_path)
+        client = DropCopyClient.from_config(config_path, cli_hints=True)
     except (ConfigError, KeyFileError) as exc:
         click.echo(f"dropcopy: {exc}", err=True)
         ctx.exit(EXIT_CONFIG)
     stop = threading.Event()
-    client.on_event(_printer(as_json, stop))
-    publisher = StatusPublisher(client.status, Path(client.config.data_dir) / STATUS_FILE)
-    client.on_session(lambda _: publisher.poke())  # a state change is published at once, not within 1 s
-    # `import quickfix` (done by the client module) resets SIGINT to SIG_DFL; handlers installed from here on
-    # only set an event, and the main thread does the stopping (engine notes §4.2-4, §4.6).
+    client.on(object, name="cli:printer")(_printer(as_json, stop))
+    publisher = StatusPublisher(
+        client.status, Path(client.config.data_dir) / STATUS_FILE, consumers=client.consumers
+    )
+    client.on(SessionEvent, name="cli:status")(lambda _: publisher.poke())  # a state change is shown at once
+    code = EXIT_OK
     with _stop_signals(stop):
         try:
             client.start()
             publisher.start()
             while not stop.wait(0.5):
-                pass
+                stuck = _no_progress(client.status())
+                if stuck is not None:
+                    click.echo(f"dropcopy: {stuck}", err=True)
+                    code = EXIT_LOCKED_OUT
+                    break
         except Exception as exc:
             log.debug("start failed", exc_info=True)
             click.echo(f"dropcopy: cannot start: {exc}", err=True)
-            ctx.exit(EXIT_FAILED)
+            code = EXIT_FAILED
         finally:
             client.stop()
             publisher.close()
+    ctx.exit(code)
+
+
+def _no_progress(sessions: list[SessionStatus]) -> str | None:
+    """Why no session can make progress (all locked out), or None."""
+    if sessions and all(s.state is SessionState.LOCKED_OUT for s in sessions):
+        reasons = "; ".join(f"{s.session}: {s.text or 'logon refused'}" for s in sessions)
+        return (
+            f"every session is locked out ({reasons}). CME refused the logons; fix the key (dropcopy keys check "
+            "FILE) or the clock, then run `dropcopy run` again"
+        )
+    return None
 
 
 def _printer(as_json: bool, stop: threading.Event) -> Callable[[object], None]:
@@ -130,9 +155,11 @@ class StatusPublisher:
         *,
         interval: float = PUBLISH_SECONDS,
         pid: int | None = None,
+        consumers: Callable[[], list[ConsumerStatus]] | None = None,
     ) -> None:
         self.path = path
         self._status = status
+        self._consumers = consumers
         self._interval = interval
         self._pid = os.getpid() if pid is None else pid
         self._done = threading.Event()
@@ -171,11 +198,14 @@ class StatusPublisher:
             "updated": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
             "running": running,
             "sessions": [session_json(s) for s in self._status()],
+            "consumers": [consumer_json(c) for c in (self._consumers() if self._consumers else [])],
         }
         tmp = self.path.with_name(f".{self.path.name}.{self._pid}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(json.dumps(data, indent=1) + "\n")
             os.replace(tmp, self.path)
         except OSError as exc:
             log.warning("cannot write %s: %s", self.path, exc)
@@ -195,6 +225,24 @@ def session_json(status: SessionStatus) -> dict[str, Any]:
         "messages": status.messages,
         "errors": status.errors,
         "duplicates": status.duplicates,
+        "lost": status.lost,
+        "key_id": status.key_id,
+        "text": status.text,
+    }
+
+
+def consumer_json(status: ConsumerStatus) -> dict[str, Any]:
+    """One ``status.json`` consumer entry: where it stands behind the journal."""
+    return {
+        "name": status.name,
+        "kind": status.kind,
+        "cursor": status.cursor,
+        "lag_messages": status.lag_messages,
+        "lag_seconds": round(status.lag_seconds, 3),
+        "failures": status.failures,
+        "dead_letters": status.dead_letters,
+        "state": status.state,
+        "last_error": status.last_error,
     }
 
 
@@ -209,21 +257,40 @@ def status(config_path: Path, as_json: bool) -> None:
 
     The live view comes from <data_dir>/status.json when its process is alive and wrote it within 10 s;
     otherwise each session's next sequence numbers are read from QuickFIX's store, with state "stopped".
+    Exit codes: 0 running and healthy, 3 a session is locked out, 4 numbers were declared lost this week
+    (see `dropcopy audit`), 5 not running.
     """
+    ctx = click.get_current_context()
     try:
         config = load_config(config_path)
     except ConfigError as exc:
         click.echo(f"dropcopy: {exc}", err=True)
-        click.get_current_context().exit(EXIT_CONFIG)
+        ctx.exit(EXIT_CONFIG)
     report = read_status(config)
     if as_json:
         click.echo(json.dumps(report, separators=(",", ":")))
-        return
-    if report["source"] == "live":
-        click.echo(f"dropcopy run is running (pid {report['pid']}), updated {report['updated']}")
     else:
-        click.echo(f"not running; sequence numbers from the QuickFIX stores in {store_dir(config)}")
-    click.echo(status_table(report["sessions"]))
+        if report["source"] == "live":
+            click.echo(f"dropcopy run is running (pid {report['pid']}), updated {report['updated']}")
+        else:
+            click.echo(f"not running; sequence numbers from the QuickFIX stores in {store_dir(config)}")
+        click.echo(status_table(report["sessions"]))
+        if report.get("consumers"):
+            click.echo("")
+            click.echo(consumer_table(report["consumers"]))
+    ctx.exit(status_code(report))
+
+
+def status_code(report: dict[str, Any]) -> int:
+    """The exit code of ``dropcopy status`` for a report (see its help)."""
+    if report["source"] != "live":
+        return EXIT_NOT_RUNNING
+    sessions = report["sessions"]
+    if any(s.get("state") == "locked out" for s in sessions):
+        return EXIT_LOCKED_OUT
+    if any(s.get("lost") for s in sessions):
+        return EXIT_LOST
+    return EXIT_OK
 
 
 def read_status(config: ClientConfig, *, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -331,6 +398,25 @@ _COLUMNS: Final = (
     ("ERRORS", "errors"),
     ("DUPLICATES", "duplicates"),
 )
+
+
+def consumer_table(consumers: list[dict[str, Any]]) -> str:
+    """Each consumer's cursor and lag behind the journal."""
+    headers = ["CONSUMER", "KIND", "CURSOR", "LAG", "LAG S", "FAILURES", "DEAD", "STATE"]
+    rows = [
+        [
+            c["name"],
+            c["kind"],
+            "-" if c["cursor"] is None else str(c["cursor"]),
+            str(c["lag_messages"]),
+            f"{c['lag_seconds']:.1f}",
+            str(c["failures"]),
+            str(c["dead_letters"]),
+            c["state"],
+        ]
+        for c in consumers
+    ]
+    return format_table(headers, rows, right=(2, 3, 4, 5, 6))
 
 
 def status_table(sessions: list[dict[str, Any]]) -> str:

@@ -32,7 +32,7 @@ from dropcopy_client._wire.codec import Field
 from dropcopy_client.auth import ApiKey, keys_from_env, load_key_file
 from dropcopy_client.config import ClientConfig, Endpoint, SessionEndpoints, load_config
 from dropcopy_client.errors import DropCopyError, KeyFileError
-from dropcopy_client.testing._clock import Clock, utc_now
+from dropcopy_client.testing._clock import Clock, format_ts, utc_now
 from dropcopy_client.testing._logon import LogonRequest, SimKey, validate_logon
 from dropcopy_client.testing._state import (
     ClientInfo,
@@ -478,7 +478,11 @@ class _Connection:
             body: list[tuple[int, FieldValue]] = [(58, text)]
             if not scratch:
                 body.append((789, state.next_in))
-            item = state.record("5", body, sim._now(), business=False)
+            if sim.refusal_numbering == "next" and not scratch and not self.logged_on:
+                at = sim._now()
+                item = Stored(state.next_out, "5", at, format_ts(at), tuple(body), False)
+            else:
+                item = state.record("5", body, sim._now(), business=False)
             self.enqueue(state.frame(item, client))
             self.close_after_flush()
             if state.live is self:
@@ -615,9 +619,8 @@ class _Connection:
             return
         begin, end = int(begin_text), int(end_text)
         with state.lock:
-            forced = state.reject_next_resend
+            forced = state.resend_answers.popleft() if state.resend_answers else None
             if forced is not None:
-                state.reject_next_resend = None
                 how, text = forced
                 if how == "logout":
                     self._reject(state, fields, text, "reject_next_resend", counted=False)
@@ -710,8 +713,10 @@ class Simulator:
         resend_delay: float = 0.0,
         split_msg: int | None = None,
         write_timeout: float = 10.0,
+        refusal_numbering: Literal["stream", "next"] = "stream",
     ) -> None:
         _choice("oversize_resend", oversize_resend, ("truncate", "reject"))
+        _choice("refusal_numbering", refusal_numbering, ("stream", "next"))
         _choice("stale_resend", stale_resend, ("reject", "logout", "gapfill"))
         _choice("concurrent_resend", concurrent_resend, ("reject", "ignore"))
         _choice("inbound_gap", inbound_gap, ("resend", "adopt"))
@@ -734,6 +739,11 @@ class Simulator:
         self.resend_delay = resend_delay
         self.split_msg = split_msg
         self.write_timeout = write_timeout
+        #: how a Logout refusing a logon is numbered: "stream" -- the session's next number, which it
+        #: consumes (a resend answers it with a GapFill); "next" -- the session's next number *without*
+        #: consuming it, as a gateway that does not share the session's stream would (CME does not say
+        #: which it does, spec §8; "next" is the case where a client that counts the refusal loses a fill)
+        self.refusal_numbering = refusal_numbering
         self._clock: Clock = clock or utc_now
         self._lock = threading.RLock()
         self._changed = threading.Condition()
@@ -1156,12 +1166,38 @@ class Simulator:
         session: SimSession,
         how: Literal["reject", "logout"] = "reject",
         text: str = Texts.RESEND_REJECTED,
+        *,
+        times: int = 1,
     ) -> None:
-        """Answer the next ResendRequest with a Session Reject (35=3) or a Logout instead of the messages."""
+        """Answer the next ``times`` ResendRequests with a Session Reject (35=3) or a Logout (58 ``text``;
+        an empty text is a Logout that refuses nothing in particular, as in a logout storm) instead of the
+        messages."""
         _choice("how", how, ("reject", "logout"))
         state = self._state(session)
         with state.lock:
-            state.reject_next_resend = (how, text)
+            state.resend_answers.extend([(how, text)] * times)
+
+    def reset_sequence(self, session: SimSession, new_seq: int) -> int:
+        """SequenceReset-Reset (35=4 without 123=Y, spec §2.5): the next number becomes ``new_seq`` and the
+        numbers skipped are never sent, not even on a resend. Returns the Reset's own 34."""
+        state = self._state(session)
+        with state.lock:
+            if new_seq <= state.next_out:
+                raise ValueError(f"new_seq must be above the next outbound number {state.next_out}")
+            item = state.record("4", [(36, new_seq)], self._now(), business=False)
+            state.next_out = new_seq
+            self._deliver(state, [item])
+            return item.seq
+
+    def send_poison(self, session: SimSession, inner: bytes, how: str = "xmldatalen") -> int:
+        """Send a business message whose frame is broken (``how``: "xmldatalen", "checksum" or
+        "bodylength"), identically every time it is written, resends included. Returns its 34."""
+        state = self._state(session)
+        with state.lock:
+            (body,) = business_bodies([inner])
+            item = state.record("n", body, self._now(), business=True, corrupt=how)
+            self._deliver(state, [item])
+            return item.seq
 
     def reopen(self, session: SimSession) -> None:
         """Lift an automated port closure (what the Global Command Center does) and clear the count."""

@@ -83,6 +83,8 @@ class Stored:
     body: tuple[tuple[int, FieldValue], ...]
     business: bool
     poss_resend: bool = False
+    #: how the frame is broken every time it is written (a "poison" frame): see ``Simulator.send_poison``
+    corrupt: str | None = None
 
 
 class SessionState:
@@ -102,7 +104,8 @@ class SessionState:
         self.live: _Connection | None = None
         self.primary_role = "primary"
         self.drop_pending = 0
-        self.reject_next_resend: tuple[str, str] | None = None
+        #: answers queued for the next ResendRequests: (how, text), consumed one per request
+        self.resend_answers: deque[tuple[str, str]] = deque()
         self.inbound_gap_target: int | None = None
         self.inbound_highest = 0
         self.logons = 0
@@ -137,19 +140,26 @@ class SessionState:
         return out
 
     def record(
-        self, msg_type: str, body: Fields, now: datetime, *, business: bool, poss_resend: bool = False
+        self,
+        msg_type: str,
+        body: Fields,
+        now: datetime,
+        *,
+        business: bool,
+        poss_resend: bool = False,
+        corrupt: str | None = None,
     ) -> Stored:
         """Consume the next outbound sequence number and store the message."""
         seq = self.next_out
         self.next_out += 1
-        item = Stored(seq, msg_type, now, format_ts(now), tuple(body), business, poss_resend)
+        item = Stored(seq, msg_type, now, format_ts(now), tuple(body), business, poss_resend, corrupt)
         self.store[seq] = item
         return item
 
     def frame(self, item: Stored, client: ClientInfo) -> bytes:
         """The live (first-time) frame of a stored message."""
         head = self.header(item.seq, client, item.sent_text, poss_resend=item.poss_resend)
-        return encode(item.msg_type, [*head, *item.body])
+        return corrupt(encode(item.msg_type, [*head, *item.body]), item.corrupt)
 
     def business_body(self, inner: bytes) -> list[tuple[int, FieldValue]]:
         return data_field(213, wrap(inner))
@@ -206,7 +216,7 @@ class SessionState:
                     poss_resend=item.poss_resend,
                     orig_sending_time=item.sent_text,
                 )
-                frames.append(encode(item.msg_type, [*head, *item.body]))
+                frames.append(corrupt(encode(item.msg_type, [*head, *item.body]), item.corrupt))
             elif gap_start is None:
                 gap_start = seq
                 gap_orig = item.sent_text if item is not None else None
@@ -229,3 +239,46 @@ class SessionState:
 def business_bodies(inners: Iterable[bytes]) -> Iterable[list[tuple[int, FieldValue]]]:
     for inner in inners:
         yield data_field(213, wrap(inner))
+
+
+#: ways a poison frame can be broken (each one QuickFIX refuses to parse, identically on every resend)
+CORRUPTIONS = ("xmldatalen", "checksum", "bodylength")
+
+
+def corrupt(frame: bytes, how: str | None) -> bytes:
+    """``frame`` broken as ``how`` says, its other fields intact (None: unchanged).
+
+    * ``"xmldatalen"``: 212 announces five bytes more than 213 holds (QuickFIX reads past 213's end);
+    * ``"checksum"``: a wrong 10;
+    * ``"bodylength"``: a 9 thirty bytes short (QuickFIX cuts the frame early).
+    """
+    if how is None:
+        return frame
+    if how == "xmldatalen":
+        start = frame.index(b"\x01212=") + 5
+        end = frame.index(b"\x01", start)
+        length = int(frame[start:end]) + 5
+        frame = frame[:start] + str(length).encode() + frame[end:]
+        return _refit(frame)
+    if how == "checksum":
+        good = frame[-4:-1]
+        bad = b"%03d" % ((int(good) + 1) % 256)
+        return frame[:-4] + bad + b"\x01"
+    if how == "bodylength":
+        start = frame.index(b"\x019=") + 3
+        end = frame.index(b"\x01", start)
+        return frame[:start] + str(int(frame[start:end]) - 30).encode() + frame[end:]
+    raise ValueError(f"unknown corruption {how!r}; expected one of {', '.join(CORRUPTIONS)}")
+
+
+def _refit(frame: bytes) -> bytes:
+    """Recompute 9 and 10 after an edit, so only the intended defect remains."""
+    from dropcopy_client._wire import checksum
+
+    start = frame.index(b"\x019=") + 3
+    end = frame.index(b"\x01", start) + 1
+    body_end = frame.rindex(b"\x0110=") + 1
+    body = frame[end:body_end]
+    head = frame[:start] + str(len(body)).encode() + b"\x01"
+    out = head + body
+    return out + b"10=%03d\x01" % checksum(out)

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from dropcopy_client.auth import generate_key, load_key_file, write_key_file
 from dropcopy_client.cli import main
 from dropcopy_client.cli.run import StatusPublisher, read_seqnums, read_status
 from dropcopy_client.config import load_config
@@ -163,8 +164,11 @@ def test_run_prints_events_publishes_status_and_logs_out_on_sigterm(
         shown = cli("status", "--config", str(path), cwd=tmp_path)
         assert shown.returncode == 0, shown.stderr
         assert f"pid {run.proc.pid}" in shown.stdout
-        rows = {line.split()[1]: line for line in shown.stdout.splitlines()[2:]}
+        sessions_table, consumers_table = shown.stdout.split("\n\n")
+        rows = {line.split()[1]: line for line in sessions_table.splitlines()[2:]}
         assert set(rows) == {"ABCDEFN:G", "XYZDEFN:84"}
+        consumers = {line.split()[0]: line.split() for line in consumers_table.splitlines()[1:]}
+        assert consumers["cli:printer"][1:4] == ["handler", consumers["cli:printer"][2], "0"]  # not behind
         assert all("logged on" in row for row in rows.values()), shown.stdout
         as_json = cli("status", "--config", str(path), "--json", cwd=tmp_path)
         report = json.loads(as_json.stdout)
@@ -193,7 +197,7 @@ def test_run_prints_events_publishes_status_and_logs_out_on_sigterm(
         assert read_seqnums(seqnums) == (sim.expected_inbound_seq(session), sim.next_outbound_seq(session))
 
     shown = cli("status", "--config", str(path), cwd=tmp_path)
-    assert shown.returncode == 0, shown.stderr
+    assert shown.returncode == 5, shown.stderr  # documented: not running
     assert shown.stdout.startswith("not running; sequence numbers from the QuickFIX stores")
     rows = {line.split()[1]: line.split() for line in shown.stdout.splitlines()[2:]}
     for session in (CGW, S84):
@@ -267,7 +271,7 @@ def offline(tmp_path: Path) -> Path:
 
 def test_status_before_any_run_shows_every_session_as_stopped(offline: Path) -> None:
     result = CliRunner().invoke(main, ["status", "--config", str(offline)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 5, result.output  # not running
     lines = result.output.splitlines()
     assert lines[1].split()[:6] == ["GROUP", "SESSION", "STATE", "ENDPOINT", "LAST", "IN"]
     assert [line.split()[1:3] for line in lines[2:]] == [
@@ -361,3 +365,46 @@ def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+def test_run_exits_3_once_every_session_is_locked_out_and_says_what_to_do(
+    tmp_path: Path, today: dt.date
+) -> None:
+    sim, config = group_layout(cgw=("ABCDEFN",), msgw={}, key_file=tmp_path / "keys.txt")
+    wrong = tmp_path / "wrong.txt"
+    write_key_file(wrong, [generate_key("ABC", created=today, expires=today + dt.timedelta(days=300))])
+    with sim:
+        path = tmp_path / "dropcopy.toml"
+        path.write_text(config_toml(config).replace(str(tmp_path / "keys.txt"), str(wrong)), encoding="utf-8")
+        done = cli("run", "--config", str(path), cwd=tmp_path, timeout=60)
+        assert done.returncode == 3, done.stderr
+        assert "every session is locked out" in done.stderr and "dropcopy keys check" in done.stderr
+        assert "client.unlock" not in done.stderr  # a CLI user gets the CLI's way out
+        assert "Traceback" not in done.stderr
+        assert sim.bad_logons(CGW) == 1
+
+
+def test_status_exits_non_zero_while_a_session_is_locked_out(tmp_path: Path, today: dt.date) -> None:
+    sim, config = group_layout(cgw=("ABCDEFN",), msgw={"XYZDEFN": ["84"]}, key_file=tmp_path / "keys.txt")
+    with sim:
+        (abc,) = [k for k in load_key_file(tmp_path / "keys.txt").keys if k.session_id == "ABC"]
+        sim.remove_key(abc.access_key_id)  # the CGW target's key is refused; the MSGW target keeps going
+        path = tmp_path / "dropcopy.toml"
+        path.write_text(config_toml(config), encoding="utf-8")
+        run = Process("run", "--config", str(path), cwd=tmp_path)
+        try:
+            assert sim.wait_for(lambda: sim.is_logged_on(S84), 30), run.stderr
+            _wait(lambda: _state(tmp_path, "ABCDEFN:G") == "locked out")
+            shown = cli("status", "--config", str(path), cwd=tmp_path)
+            assert shown.returncode == 3, shown.stdout + shown.stderr
+            assert run.stop(signal.SIGTERM) == 0, run.stderr
+        finally:
+            run.kill()
+
+
+def _state(tmp_path: Path, session: str) -> str | None:
+    try:
+        data = json.loads((tmp_path / "data" / "status.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return next((s["state"] for s in data["sessions"] if s["session"] == session), None)

@@ -119,14 +119,13 @@ def test_no_key_is_never_a_duplicate(journal: Journal) -> None:
 def test_ledger_rows_positions_and_epochs_round_trip(journal: Journal) -> None:
     ledger = Ledger(journal.max_ledger_id() + 1)
     sl = ledger.open(A, 7)
-    rows = (
-        sl.account(1, 3, State.JOURNALED, 10)
-        + sl.account(4, 4, State.ADMIN, 11)
-        + sl.account(5, 9, State.GAP_FILLED, 12)
-    )
-    rows += sl.account(10, 10, State.JOURNALED, 13) + sl.account(12, 12, State.ADMIN, 14)
+    sl.account(1, 3, State.JOURNALED, 10)
+    sl.account(4, 4, State.ADMIN, 11)
+    sl.account(5, 9, State.GAP_FILLED, 12)
+    sl.account(10, 10, State.JOURNALED, 13)
+    sl.account(12, 12, State.ADMIN, 14)
     with journal.transaction() as tx:
-        tx.ledger(rows)
+        tx.ledger(ledger.take_rows())
         tx.position(A, 7, sl.position, sl.highest)
     assert journal.sessions()[A] == SessionPosition(10, 7, journal.sessions()[A].updated_ns, 12)
     stored = journal.ledger_rows(A, 7)
@@ -147,8 +146,9 @@ def test_growing_ranges_keep_their_row(journal: Journal) -> None:
     ledger = Ledger(1)
     sl = ledger.open(A, 0)
     for seq in range(1, 101):
+        sl.account(seq, seq, State.JOURNALED, seq)
         with journal.transaction() as tx:
-            tx.ledger(sl.account(seq, seq, State.JOURNALED, seq))
+            tx.ledger(sl.take_rows())
     stored = journal.ledger_rows(A, 0)
     assert [(r.begin, r.end) for r in stored] == [(1, 100)]  # one row, extended in place
 
@@ -359,15 +359,15 @@ WRITER = textwrap.dedent(
     seq = ledger.session(names[0]).position
     raw = b"x" * 600
     while True:
-        entries, rows = [], []
+        entries = []
         for _ in range(batch // 2):
             seq += 1
             for session in names:
                 entries.append(JournalEntry(session, seq, time.time_ns(), raw, "8", f"E:{session}:{seq}"))
-                rows += ledger.session(session).account(seq, seq, State.JOURNALED, 0)
+                ledger.session(session).account(seq, seq, State.JOURNALED, 0)
         with journal.transaction() as tx:
             tx.insert(entries, {})
-            tx.ledger(rows)
+            tx.ledger(ledger.take_rows())
             for session in names:
                 sl = ledger.session(session)
                 tx.position(session, 0, sl.position, sl.highest)
