@@ -49,7 +49,6 @@ cdef enum:
 cdef enum:
     TAG_LIMIT = 65536  # tags below this get a dense id; no table holds a larger tag (configure checks)
     MAX_IDS = 1024
-    MAX_OTHERS = 64  # distinct untyped tags one inner message may carry before the Python decoder takes it
     SOH = 1
     TS_CACHE = 8
 
@@ -507,8 +506,7 @@ cdef object _fast(bytes data, object group, object session, object received_at, 
     cdef list source_fields = _SOURCE.fields
     cdef dict source_values = PyDict_Copy(_SOURCE.defaults)
     cdef dict values = PyDict_Copy(table.defaults if table is not None else _UNKNOWN.defaults)
-    cdef int source_required = 0, body_required = 0, n_others = 0, k
-    cdef long long others[MAX_OTHERS]
+    cdef int source_required = 0, body_required = 0
     memset(seen, 0, _N_IDS)
     seen[_TAG_ID[8]] = 1
     seen[_TAG_ID[9]] = 1
@@ -547,14 +545,8 @@ cdef object _fast(bytes data, object group, object session, object received_at, 
                         return None
                     if field.required:
                         body_required += 1
-        else:
-            for k in range(n_others):
-                if others[k] == tag:
-                    return None
-            if n_others == MAX_OTHERS:
-                return None
-            others[n_others] = tag
-            n_others += 1
+        # An untyped tag (no table knows it) may repeat: the Python decoder then reads the fields in order,
+        # keeps the first of each and warns only about typed tags, which gives this same event.
         i += 1
     if not seen[_TAG_ID[10]] or source_required != _SOURCE.n_required:
         return None
