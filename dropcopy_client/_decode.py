@@ -12,6 +12,15 @@ is); anything unusual -- a repeated tag, a repeating group, ``=`` inside a value
 ordered path, which is slower but equally exact. Converted values are memoised where they repeat (prices,
 quantities, dates, the second of a timestamp). ``raw`` is computed from ``inner`` on first access.
 
+Two implementations, one result. This module is the pure-Python decoder and the definition of what decoding
+gives. ``_cdecode.pyx``, compiled by Cython when the package is installed, is a fast path for the common case (a
+regular wrapped business message, ~10x faster): it converts with this module's tables and hands everything
+else back to the functions here, so errors and edge cases are decided in one place.
+``tests/unit/test_decode_implementations.py`` checks that both give identical events. :data:`IMPLEMENTATION`
+says which one :func:`decode` is ("compiled" or "python"); ``DROPCOPY_PURE_PYTHON=1`` in the environment forces
+the pure-Python one, and it is used automatically (with one DEBUG log line) when the extension cannot be
+imported.
+
 :func:`decode` never raises for bad input: whatever cannot be decoded becomes a
 :class:`~dropcopy_client._messages.MessageError` event naming the reason. :func:`decode_strict` raises
 :class:`~dropcopy_client.errors.DecodeError` instead. Neither ever carries a secret (raw bytes are redacted).
@@ -876,12 +885,17 @@ def _describe(table: _Table, *, variants: bool = False) -> dict[str, Any]:
     return {"cls": table.cls, "defaults": table.defaults, "variants": variants, "fields": fields}
 
 
+_CONFIGURED: list[ModuleType] = []
+
+
 def compiled_decoder() -> ModuleType:
-    """The compiled decoder module, configured with this module's tables and fallbacks.
+    """The compiled decoder module, configured (once) with this module's tables and fallbacks.
 
     Raises ImportError when the extension was not built. ``decode`` uses it unless ``DROPCOPY_PURE_PYTHON``
-    is set; tests call this directly to compare both implementations in one process.
+    is set; tests and the benchmark call this directly to compare both implementations in one process.
     """
+    if _CONFIGURED:
+        return _CONFIGURED[0]
     from dropcopy_client import _cdecode
 
     _cdecode.configure(
@@ -905,6 +919,10 @@ def compiled_decoder() -> ModuleType:
         utc=_UTC,
         now=dt.datetime.now,
     )
+    # one text for help(): the Python functions' docstrings are the documentation of both
+    _cdecode.decode.__doc__ = python_decode.__doc__
+    _cdecode.decode_strict.__doc__ = python_decode_strict.__doc__
+    _CONFIGURED.append(_cdecode)
     return _cdecode
 
 
