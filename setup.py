@@ -22,7 +22,7 @@ except ImportError:  # only without build isolation and without Cython installed
     ext_modules = []
 else:
     ext_modules = cythonize(
-        [Extension("dropcopy_client._cdecode", ["dropcopy_client/_cdecode.pyx"], extra_compile_args=["-O2"])],
+        [Extension("dropcopy_client._cdecode", ["dropcopy_client/_cdecode.pyx"])],
         compiler_directives={"language_level": "3"},
     )
     for extension in ext_modules:
