@@ -896,7 +896,7 @@ def compiled_decoder() -> ModuleType:
     """
     if _CONFIGURED:
         return _CONFIGURED[0]
-    from dropcopy_client import _cdecode
+    import dropcopy_client._cdecode as _cdecode
 
     _cdecode.configure(
         fallback=python_decode,
