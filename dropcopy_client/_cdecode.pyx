@@ -102,7 +102,8 @@ cdef int _seconds_next = 0
 
 def configure(*, fallback, fallback_strict, tables, by_msg_type, delivery, source, unknown, variant,
               length_tags, utc, now):
-    """Take the Python decoder's tables (see ``_decode._compiled_tables``); idempotent."""
+    """Take the Python decoder's tables and fallbacks (``_decode.compiled_decoder`` calls this once, at
+    import; configuring again while another thread decodes would swap the tables under it)."""
     global _configured, _fallback, _fallback_strict, _variant, _DELIVERY, _SOURCE, _UNKNOWN, _BY_MSG_TYPE
     global _UTC, _now, _N_IDS, _variant_memo, _seconds_used
     cdef dict ids = {}

@@ -125,10 +125,14 @@ def test_the_compiled_decoder_was_built_and_decode_uses_it() -> None:
         assert decoding.decode_strict is compiled().decode_strict
 
 
-def _implementation_in_subprocess(env: dict[str, str], prelude: str = "") -> str:
+DECODER_LOGGER = "dropcopy_client._decode DEBUG "
+
+
+def _decoder_log_in_subprocess(env: dict[str, str], prelude: str = "") -> tuple[str, list[str]]:
+    """(IMPLEMENTATION, the decoder's log lines) of a fresh interpreter importing the decoder."""
     code = (
         "import logging, sys\n"
-        "logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format='%(name)s %(message)s')\n"
+        "logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format='%(name)s %(levelname)s %(message)s')\n"
         f"{prelude}\n"
         "import dropcopy_client._decode as d\n"
         "print('IMPLEMENTATION', d.IMPLEMENTATION)\n"
@@ -141,28 +145,31 @@ def _implementation_in_subprocess(env: dict[str, str], prelude: str = "") -> str
         check=True,
         timeout=60,
     )
-    assert out.stderr == ""
-    return out.stdout
+    lines = out.stdout.splitlines()
+    assert lines[-1].startswith("IMPLEMENTATION "), lines
+    log = [line.removeprefix(DECODER_LOGGER) for line in lines if line.startswith(DECODER_LOGGER)]
+    return lines[-1].split()[1], log
 
 
 def test_environment_variable_forces_the_pure_python_decoder() -> None:
     compiled()
-    out = _implementation_in_subprocess({"DROPCOPY_PURE_PYTHON": "1"})
-    assert out.splitlines()[-1] == "IMPLEMENTATION python"
-    assert "DROPCOPY_PURE_PYTHON is set" in out
-    assert _implementation_in_subprocess({"DROPCOPY_PURE_PYTHON": ""}).splitlines() == [
-        "IMPLEMENTATION compiled"
-    ]
+    implementation, log = _decoder_log_in_subprocess({"DROPCOPY_PURE_PYTHON": "1"})
+    assert implementation == "python"
+    assert log == ["DROPCOPY_PURE_PYTHON is set: using the pure-Python decoder"]
+    assert _decoder_log_in_subprocess({"DROPCOPY_PURE_PYTHON": "0"}) == (
+        "compiled",
+        [],
+    )  # silent when all is well
 
 
 def test_a_missing_extension_falls_back_with_one_debug_line() -> None:
-    out = _implementation_in_subprocess(
-        {"DROPCOPY_PURE_PYTHON": ""}, "sys.modules['dropcopy_client._cdecode'] = None  # as if never built"
+    prelude = (
+        "sys.modules['dropcopy_client._cdecode'] = None  # importing it raises ImportError, as if never built"
     )
-    lines = out.splitlines()
-    assert lines[-1] == "IMPLEMENTATION python"
-    decoder_lines = [line for line in lines[:-1] if line.startswith("dropcopy_client._decode ")]
-    assert len(decoder_lines) == 1 and "compiled decoder not available" in decoder_lines[0], lines
+    implementation, log = _decoder_log_in_subprocess({"DROPCOPY_PURE_PYTHON": ""}, prelude)
+    assert implementation == "python"
+    assert len(log) == 1 and log[0].startswith("compiled decoder not available ("), log
+    assert log[0].endswith("): using the pure-Python decoder")
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
