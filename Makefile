@@ -14,7 +14,8 @@ LINT := dropcopy_client tests $(wildcard bench examples)
 
 .PHONY: demo test lint typecheck unit bench docs clean
 
-$(STAMP): pyproject.toml
+# setup.py and the .pyx too: the editable install compiles the decoder, so a change to either rebuilds it
+$(STAMP): pyproject.toml setup.py dropcopy_client/_cdecode.pyx
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "Installing dependencies (quickfix compiles for ~10 minutes the first time unless a wheel is found)..."
@@ -45,3 +46,4 @@ docs: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -f dropcopy_client/*.so dropcopy_client/_cdecode.c

@@ -1,11 +1,20 @@
-"""Decode throughput: how many wrapped drop copy messages per second one thread turns into typed events.
+"""Decode speed: both decoder implementations side by side, single thread, µs per wrapped message.
 
-Builds N realistic outer 35=n messages (outright fills, new-order acks, spread summaries and legs, with distinct
-ids, prices and nanosecond timestamps, as a busy session would deliver them), then times ``decode()`` over all
-of them. Prints the best of several runs; ``--json PATH`` also writes the numbers.
+Times the pure-Python decoder (``_decode.python_decode``) and the compiled one (``_cdecode.decode``, what
+``dropcopy_client.decode`` is when the extension was built) over the same messages, alternating them in every
+run so that machine noise hits both alike, and prints the median and best of the runs -- once with each
+event dropped at once (the decoder alone) and once with the events kept until their batch of 512 is done, as
+the dispatcher holds them (allocation and the garbage collector included). By default the messages
+are the benchmark stream (``bench._stream.Stream``: the mix every other measurement sends, after one cycle of
+warm-up); ``--stream mix`` uses this module's older synthetic mix instead. ``--json PATH`` also writes the
+numbers.
 
-    python bench/bench_decode.py              # 20,000 messages, best of 5
-    python bench/bench_decode.py -n 50000 --runs 7 --json bench/results/decode.json
+    python -m bench.bench_decode                 # 20,000 bench-stream messages, median of 7 runs
+    python -m bench.bench_decode -n 50000 --runs 9 --json bench/results/decode.json
+    python bench/bench_decode.py --stream mix
+
+The compiled decoder's *fast path* takes regular wrapped business messages and hands anything else to the
+Python decoder; the share it took is printed too (100% for both streams).
 """
 
 from __future__ import annotations
@@ -16,13 +25,19 @@ import gc
 import json
 import platform
 import random
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from dropcopy_client._decode import decode, encode_report, wrap_outer
+if __package__ in (None, ""):  # run as a script (python bench/bench_decode.py): make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dropcopy_client import _decode as decoding
+from dropcopy_client._decode import encode_report, wrap_outer
 from dropcopy_client._enums import (
     ExecTransType,
     ExecType,
@@ -49,7 +64,7 @@ def _utc(ns: int) -> dt.datetime:
 
 
 def build_messages(n: int, seed: int = 7) -> list[bytes]:
-    """``n`` distinct wrapped messages in the proportions of ``MIX``."""
+    """``n`` distinct wrapped messages in the proportions of ``MIX`` (the older synthetic mix)."""
     rng = random.Random(seed)
     placeholder = Delivery(
         group="", session="", target="", seq_num=0, sending_time=_utc(START_NS), received_at=_utc(START_NS)
@@ -143,29 +158,93 @@ def build_messages(n: int, seed: int = 7) -> list[bytes]:
     return out
 
 
+def stream_messages(n: int) -> list[bytes]:
+    """``n`` frames of the benchmark stream, starting after its first cycle (which is the warm-up)."""
+    from bench._stream import Stream
+
+    stream = Stream()
+    return list(stream.frames(len(stream), n))
+
+
+def implementations() -> tuple[dict[str, Callable[..., list[Any]]], str | None]:
+    """name -> decode function, and why the compiled one is missing (None when it is there)."""
+    impls: dict[str, Callable[..., list[Any]]] = {"python": decoding.python_decode}
+    try:
+        compiled = decoding.compiled_decoder()
+    except ImportError as exc:
+        return impls, f"{type(exc).__name__}: {exc}"
+    impls["compiled"] = compiled.decode
+    return impls, None
+
+
+BATCH = 512  # the dispatcher's batch (dropcopy_client._pipeline.BATCH)
+
+
+def _dropped(decode: Callable[..., list[Any]], messages: list[bytes], received: dt.datetime) -> None:
+    for raw in messages:
+        decode(raw, group="bench", session="ABCDEFN:G", received_at=received)
+
+
+def _kept(decode: Callable[..., list[Any]], messages: list[bytes], received: dt.datetime) -> None:
+    for start in range(0, len(messages), BATCH):
+        batch = [
+            decode(raw, group="bench", session="ABCDEFN:G", received_at=received)
+            for raw in messages[start : start + BATCH]
+        ]
+    del batch
+
+
+#: how the events are treated while timing: dropped at once (the decoder alone), or kept until their batch of
+#: 512 is done, as the dispatcher holds them (so allocation and the garbage collector are counted too)
+MODES: dict[str, Callable[[Callable[..., list[Any]], list[bytes], dt.datetime], None]] = {
+    "dropped": _dropped,
+    "kept": _kept,
+}
+
+
 def run(messages: list[bytes], runs: int) -> dict[str, Any]:
     received = dt.datetime.now(UTC)
-    for raw in messages[:1000]:  # warm-up, and a sanity check that nothing fails
-        (event,) = decode(raw, received_at=received)
-        assert not isinstance(event, MessageError), event.reason
-    timings = []
+    impls, missing = implementations()
+    for decode in impls.values():
+        for raw in messages[:2000]:  # warm-up (memos, caches), and a check that nothing fails
+            (event,) = decode(raw, received_at=received)
+            assert not isinstance(event, MessageError), event.reason
+    timings: dict[tuple[str, str], list[float]] = {(i, m): [] for i in impls for m in MODES}
     for _ in range(runs):
-        gc.collect()
-        start = time.perf_counter()
-        for raw in messages:
-            decode(raw, received_at=received)
-        timings.append(time.perf_counter() - start)
-    best = min(timings)
+        for (name, mode), seconds in timings.items():  # interleaved: noise hits every figure alike
+            gc.collect()
+            start = time.perf_counter()
+            MODES[mode](impls[name], messages, received)
+            seconds.append(time.perf_counter() - start)
+    results: dict[str, Any] = {name: {} for name in impls}
+    for (name, mode), seconds in timings.items():
+        median = statistics.median(seconds)
+        results[name][mode] = {
+            "median_microseconds_per_message": median / len(messages) * 1e6,
+            "best_microseconds_per_message": min(seconds) / len(messages) * 1e6,
+            "messages_per_second_at_median": len(messages) / median,
+            "all_seconds": seconds,
+        }
+    speedup: dict[str, float] = {}
+    if "compiled" in impls:
+        fast = decoding.compiled_decoder().decode_fast
+        taken = sum(fast(raw, "bench", "ABCDEFN:G", received) is not None for raw in messages)
+        results["compiled"]["fast_path_share"] = taken / len(messages)
+        for mode in MODES:
+            speedup[mode] = (
+                results["python"][mode]["median_microseconds_per_message"]
+                / results["compiled"][mode]["median_microseconds_per_message"]
+            )
     return {
         "benchmark": "decode",
         "messages": len(messages),
         "runs": runs,
-        "best_seconds": best,
-        "messages_per_second": len(messages) / best,
-        "microseconds_per_message": best / len(messages) * 1e6,
-        "all_seconds": timings,
+        "batch": BATCH,
+        "implementations": results,
+        "speedup_at_median": speedup,
+        "active_implementation": decoding.IMPLEMENTATION,
+        "compiled_missing": missing,
         "mean_message_bytes": sum(map(len, messages)) / len(messages),
-        "mix": dict(MIX),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "machine": platform.processor() or platform.machine(),
@@ -173,18 +252,41 @@ def run(messages: list[bytes], runs: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("-n", "--messages", type=int, default=20_000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--stream",
+        choices=["bench", "mix"],
+        default="bench",
+        help="the bench stream (default) or the old mix",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
-    messages = build_messages(args.messages)
+    messages = stream_messages(args.messages) if args.stream == "bench" else build_messages(args.messages)
     result = run(messages, args.runs)
+    result["stream"] = args.stream
     print(
-        f"decode: {result['messages_per_second']:,.0f} messages/s "
-        f"({result['microseconds_per_message']:.2f} us/message, best of {args.runs} runs over "
-        f"{result['messages']:,} messages of {result['mean_message_bytes']:.0f} bytes)"
+        f"decode, {result['messages']:,} {args.stream}-stream messages of {result['mean_message_bytes']:.0f} "
+        f"bytes: us/message, median of {args.runs} runs (best)"
     )
+    print(f"  {'':<10}{'events dropped':<28}events kept per batch of {BATCH}")
+    for name, figures in result["implementations"].items():
+        cells = []
+        for mode in MODES:
+            cell = (
+                f"{figures[mode]['median_microseconds_per_message']:6.2f} "
+                f"({figures[mode]['best_microseconds_per_message']:.2f})"
+            )
+            if name == "compiled":
+                cell += f" {result['speedup_at_median'][mode]:.1f}x"
+            cells.append(f"{cell:<28}")
+        print(f"  {name:<10}{''.join(cells).rstrip()}")
+    if result["compiled_missing"]:
+        print(f"  compiled  not available ({result['compiled_missing']})")
+    else:
+        print(f"  the compiled fast path took {result['implementations']['compiled']['fast_path_share']:.1%}")
+    print(f"dropcopy_client.decode is the {result['active_implementation']} implementation")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -12,6 +12,15 @@ is); anything unusual -- a repeated tag, a repeating group, ``=`` inside a value
 ordered path, which is slower but equally exact. Converted values are memoised where they repeat (prices,
 quantities, dates, the second of a timestamp). ``raw`` is computed from ``inner`` on first access.
 
+Two implementations, one result. This module is the pure-Python decoder and the definition of what decoding
+gives. ``_cdecode.pyx``, compiled by Cython when the package is installed, is a fast path for the common case (a
+regular wrapped business message, ~10x faster): it converts with this module's tables and hands everything
+else back to the functions here, so errors and edge cases are decided in one place.
+``tests/unit/test_decode_implementations.py`` checks that both give identical events. :data:`IMPLEMENTATION`
+says which one :func:`decode` is ("compiled" or "python"); ``DROPCOPY_PURE_PYTHON=1`` in the environment forces
+the pure-Python one, and it is used automatically (with one DEBUG log line) when the extension cannot be
+imported.
+
 :func:`decode` never raises for bad input: whatever cannot be decoded becomes a
 :class:`~dropcopy_client._messages.MessageError` event naming the reason. :func:`decode_strict` raises
 :class:`~dropcopy_client.errors.DecodeError` instead. Neither ever carries a secret (raw bytes are redacted).
@@ -20,11 +29,14 @@ quantities, dates, the second of a timestamp). ``raw`` is computed from ``inner`
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import operator
+import os
 import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any, NamedTuple, NoReturn
+from types import ModuleType
+from typing import Any, Literal, NamedTuple, NoReturn
 
 import attrs
 
@@ -57,8 +69,9 @@ from dropcopy_client._wire import FrameError, checksum, data_field, encode, pars
 from dropcopy_client._wire.codec import LENGTH_TAGS
 from dropcopy_client.errors import DecodeError
 
-__all__ = ["decode", "decode_strict", "encode_report", "wrap_outer"]
+__all__ = ["IMPLEMENTATION", "decode", "decode_strict", "encode_report", "wrap_outer"]
 
+_log = logging.getLogger(__name__)
 _UTC = dt.UTC
 _call = operator.call
 _ADMIN_TYPES = frozenset({b"0", b"1", b"2", b"3", b"4", b"5", b"A"})
@@ -183,9 +196,13 @@ _WIRE_HELP = {
 _UNIQUE_INTS = frozenset({34, 45, 5979})
 
 
+_ENUM_LOOKUPS: dict[type[FixEnum], _EnumLookup] = {}
+
+
 def _converter(tag: int, wire: Any, with_ns: bool) -> Callable[[str], Any]:
     if isinstance(wire, type) and issubclass(wire, FixEnum):
-        return _EnumLookup(wire).__getitem__
+        lookup = _ENUM_LOOKUPS.get(wire) or _ENUM_LOOKUPS.setdefault(wire, _EnumLookup(wire))
+        return lookup.__getitem__
     converters: dict[Wire, Callable[[str], Any]] = {
         Wire.STRING: str,
         Wire.INT: _parse_int if tag in _UNIQUE_INTS else _INTS.__getitem__,
@@ -826,3 +843,104 @@ def wrap_outer(
         fields.append((143, location))
     fields += data_field(213, wrap(inner))
     return encode("n", fields)
+
+
+# ------------------------------------------------------------------------------------------------ implementation
+# decode() and decode_strict() above are the pure-Python decoder: the definition of the results, and the
+# fallback. The compiled fast path (_cdecode.pyx, built by Cython at install time) takes the common case --
+# a regular wrapped business message -- and hands everything else to them, so both give identical events.
+
+#: the pure-Python decoder, whichever implementation ``decode`` is
+python_decode = decode
+python_decode_strict = decode_strict
+
+#: field kinds of the compiled decoder's tables (the same numbering as in _cdecode.pyx)
+_KINDS: dict[Any, int] = {
+    Wire.STRING: 0,
+    Wire.INT: 1,
+    Wire.PRICE: 2,
+    Wire.BOOLEAN: 3,
+    Wire.UTC_TIMESTAMP: 4,  # 5 with a nanosecond companion
+    Wire.LOCAL_MKT_DATE: 6,
+}
+_KIND_ENUM, _KIND_GROUP = 7, 8
+_MEMOS: dict[Any, _Memo] = {Wire.PRICE: _PRICES, Wire.LOCAL_MKT_DATE: _DATES}
+
+
+def _describe(table: _Table, *, variants: bool = False) -> dict[str, Any]:
+    """One table as the compiled decoder takes it: class, defaults, and per tag (tag, attribute name, kind,
+    memo or enum lookup, nanosecond companion, required)."""
+    fields = []
+    for spec in table.specs:
+        wire = spec.wire
+        aux: Any = None
+        if isinstance(wire, Group):
+            kind = _KIND_GROUP
+        elif isinstance(wire, type) and issubclass(wire, FixEnum):
+            kind, aux = _KIND_ENUM, _ENUM_LOOKUPS[wire]
+        else:
+            kind = _KINDS[wire] + (spec.ns_name is not None)
+            aux = _MEMOS.get(wire)
+        fields.append((spec.tag, spec.name, kind, aux, spec.ns_name, spec.required))
+    return {"cls": table.cls, "defaults": table.defaults, "variants": variants, "fields": fields}
+
+
+_CONFIGURED: list[ModuleType] = []
+
+
+def compiled_decoder() -> ModuleType:
+    """The compiled decoder module, configured (once) with this module's tables and fallbacks.
+
+    Raises ImportError when the extension was not built. ``decode`` uses it unless ``DROPCOPY_PURE_PYTHON``
+    is set; tests and the benchmark call this directly to compare both implementations in one process.
+    """
+    if _CONFIGURED:
+        return _CONFIGURED[0]
+    import dropcopy_client._cdecode as _cdecode
+
+    _cdecode.configure(
+        fallback=python_decode,
+        fallback_strict=python_decode_strict,
+        tables={
+            "delivery": _describe(_DELIVERY),
+            "source": _describe(_SOURCE),
+            "unknown": _describe(_TABLES[UnknownMessage]),
+            **{
+                msg_type: _describe(table, variants=table is _BY_MSG_TYPE["8"])
+                for msg_type, table in _BY_MSG_TYPE.items()
+            },
+        },
+        by_msg_type={msg_type: msg_type for msg_type in _BY_MSG_TYPE},
+        delivery="delivery",
+        source="source",
+        unknown="unknown",
+        variant=_variant,
+        length_tags=tuple(LENGTH_TAGS),
+        utc=_UTC,
+        now=dt.datetime.now,
+    )
+    # one text for help(): the Python functions' docstrings are the documentation of both
+    _cdecode.decode.__doc__ = python_decode.__doc__
+    _cdecode.decode_strict.__doc__ = python_decode_strict.__doc__
+    _CONFIGURED.append(_cdecode)
+    return _cdecode
+
+
+def _pure_python_forced() -> bool:
+    return os.environ.get("DROPCOPY_PURE_PYTHON", "").strip() not in ("", "0")
+
+
+#: which decoder ``decode`` is: "compiled" (the Cython extension) or "python" (the pure-Python fallback)
+IMPLEMENTATION: Literal["compiled", "python"] = "python"
+
+if _pure_python_forced():
+    _log.debug("DROPCOPY_PURE_PYTHON is set: using the pure-Python decoder")
+else:
+    try:
+        _compiled = compiled_decoder()
+    except ImportError as exc:
+        _log.debug("compiled decoder not available (%s): using the pure-Python decoder", exc)
+    else:
+        decode = _compiled.decode
+        decode_strict = _compiled.decode_strict
+        IMPLEMENTATION = "compiled"

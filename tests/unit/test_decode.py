@@ -580,7 +580,8 @@ def test_decoder_bug_becomes_an_event_not_an_exception(monkeypatch: pytest.Monke
         raise RuntimeError("kaput")
 
     monkeypatch.setattr(decoding, "_payload", boom)
-    (err,) = decode(fixture("fill_outright").outer)
+    # the pure-Python decoder's safety net (the compiled one's: test_decode_implementations.py)
+    (err,) = decoding.python_decode(fixture("fill_outright").outer)
     assert isinstance(err, MessageError) and err.reason == "internal decoder error: RuntimeError: kaput"
 
 
