@@ -40,6 +40,7 @@ class _Attempt:
     at: float
     outcome: str  # pending | ok | refused | not-counted
     pid: int
+    n: int = 0  # numbers the attempts of one process (their times may be equal)
 
 
 class LogonBudget:
@@ -52,6 +53,7 @@ class LogonBudget:
         self._clock = clock
         self._window = window
         self._pid = os.getpid()
+        self._n = 0
         self._attempts: list[_Attempt] = []
         self._load()
 
@@ -66,16 +68,16 @@ class LogonBudget:
             )
             self._attempts.append(_Attempt("*", self._clock(), "refused", 0))
             return
-        by_key: dict[tuple[str, float], _Attempt] = {}
+        by_key: dict[tuple[str, float, int, int], _Attempt] = {}
         for line in lines:
             try:
                 item = json.loads(line)
-                key = (str(item["target"]), float(item["at"]))
+                target, at = str(item["target"]), float(item["at"])
                 outcome = str(item["outcome"])
-                pid = int(item.get("pid", 0))
+                pid, n = int(item.get("pid", 0)), int(item.get("n", 0))
             except (ValueError, KeyError, TypeError):
                 continue  # a torn last line after a crash
-            by_key[key] = _Attempt(key[0], key[1], outcome, pid)
+            by_key[(target, at, pid, n)] = _Attempt(target, at, outcome, pid, n)
         for attempt in by_key.values():
             if attempt.outcome == "pending":
                 attempt.outcome = "refused"  # an earlier process never learnt how it ended
@@ -132,18 +134,18 @@ class LogonBudget:
         # the oldest counted attempt must leave the window first (plus a second of margin for clock skew)
         return max(refused[len(refused) - BUDGET] + self._window - now + 1.0, 0.0)
 
-    def begin(self, target: str) -> float:
-        """Record a Logon about to go out (durably, before it is sent); returns its id (its time)."""
-        at = self._clock()
-        attempt = _Attempt(target, at, "pending", self._pid)
+    def begin(self, target: str) -> int:
+        """Record a Logon about to go out (durably, before it is sent); returns its id."""
+        self._n += 1
+        attempt = _Attempt(target, self._clock(), "pending", self._pid, self._n)
         self._attempts.append(attempt)
         self._append(attempt)
-        return at
+        return self._n
 
-    def end(self, target: str, at: float, outcome: str) -> None:
-        """The attempt ``at`` of ``target`` ended: ``ok``, ``refused`` or ``not-counted``."""
+    def end(self, target: str, attempt_id: int, outcome: str) -> None:
+        """The attempt ``attempt_id`` of ``target`` ended: ``ok``, ``refused`` or ``not-counted``."""
         for attempt in reversed(self._attempts):
-            if attempt.target == target and attempt.at == at:
+            if attempt.target == target and attempt.pid == self._pid and attempt.n == attempt_id:
                 if attempt.outcome != "pending":
                     return
                 attempt.outcome = outcome

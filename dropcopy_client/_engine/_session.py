@@ -90,7 +90,7 @@ class EngineSession:
         self._lock = threading.Lock()  # guards the state below; never held across a QuickFIX call
         self.logged_on = False
         self.logon_at = 0.0
-        self.attempt: float | None = None  # LogonBudget id of the Logon in flight
+        self.attempt: int | None = None  # LogonBudget id of the Logon in flight
         self.attempt_outcome = "refused"
         self.last_logon_seq: int | None = None
         self.adopt_seq: int | None = None
