@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 import threading
 from pathlib import Path
@@ -10,12 +9,8 @@ from pathlib import Path
 import click
 
 from dropcopy_client._client import DropCopyClient
-from dropcopy_client.auth import generate_key, write_key_file
 from dropcopy_client.cli._format import describe, position_table
-from dropcopy_client.config import ClientConfig, GroupConfig, cgw_target
-from dropcopy_client.testing import SimSession, Simulator, demo_script
-
-DEMO_COMP_ID = "DMOFIRN"
+from dropcopy_client.testing import DEMO_SESSION, Simulator, demo_config, demo_key, demo_script
 
 
 @click.command()
@@ -28,32 +23,12 @@ def demo(keep: Path | None, timeout: float) -> None:
     with tempfile.TemporaryDirectory(prefix="dropcopy-demo-") as tmp:
         base = keep or Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
-        today = dt.datetime.now(dt.UTC).date()
-        key = generate_key(
-            DEMO_COMP_ID[:3], created=today - dt.timedelta(days=30), expires=today + dt.timedelta(days=335)
-        )
-        key_path = base / "demo-keys.txt"
-        write_key_file(key_path, [key])
-        session = SimSession(DEMO_COMP_ID)
+        key = demo_key()
+        session = DEMO_SESSION
         script = demo_script()
         with Simulator([key], sessions=[session]) as sim:
             host, port = sim.endpoint(session)
-            config = ClientConfig(
-                groups=(
-                    GroupConfig(
-                        name="demo",
-                        operator="DEMO01",
-                        targets=(cgw_target(DEMO_COMP_ID, f"{host}:{port}"),),
-                        key_file=key_path,
-                    ),
-                ),
-                data_dir=base / "data",
-                app_name="dropcopy-demo",
-                app_version="1.0",
-                app_vendor="dropcopy",
-                reconnect_interval=1,
-                source="demo",
-            )
+            config = demo_config(sim, base, key)
             client = DropCopyClient(config)
             received = 0
             done = threading.Event()

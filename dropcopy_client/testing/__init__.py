@@ -51,6 +51,7 @@ from dropcopy_client.testing._builders import (
     trade_correction,
 )
 from dropcopy_client.testing._clock import ManualClock, format_ts, parse_ts
+from dropcopy_client.testing._demo import DEMO_COMP_ID, DEMO_SESSION, demo_client, demo_config, demo_key
 from dropcopy_client.testing._group import DEFAULT_MSGW, MSGW_FO_SEGMENTS, config_toml, group_layout
 from dropcopy_client.testing._logon import LogonCheck, LogonRequest, SimKey, validate_logon
 from dropcopy_client.testing._simulator import Simulator, SimulatorError
@@ -60,7 +61,9 @@ from dropcopy_client.testing._texts import Texts
 __all__ = [
     "BUY",
     "DEFAULT_MSGW",
+    "DEMO_COMP_ID",
     "DEMO_NET_POSITIONS",
+    "DEMO_SESSION",
     "ESH7",
     "ESZ6",
     "ESZ6_ESH7",
@@ -86,6 +89,9 @@ __all__ = [
     "Texts",
     "cancel_ack",
     "config_toml",
+    "demo_client",
+    "demo_config",
+    "demo_key",
     "demo_script",
     "elimination",
     "exec_ref_id",
