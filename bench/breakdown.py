@@ -1,9 +1,9 @@
-"""Where the SDK's time goes: the dispatcher's stages alone (one thread, no engine), and the engine thread's
-share measured in place by growing the bare baseline step by step towards what the SDK's adapter does.
+"""Where the SDK's time goes: the writer's stages alone (one thread, no engine), and the engine thread's
+share measured in place by growing the bare baseline step by step towards what the engine process does.
 
-Dispatcher stages (µs/message over the benchmark stream, best of 3): ``decode``; ``journal_entry`` (the row
-built from the event); ``Journal.record`` per batch of 1, 8 and 512; ``PositionBook.apply``; the whole
-``Pipeline.run`` + book as the dispatcher runs it in batches of 512.
+Writer stages (µs/message over the benchmark stream, best of 3): ``decode`` (the compiled decoder, and the
+pure-Python one); ``journal_entry`` (the row built from the event); ``Journal.record`` per batch of 1, 8 and
+512; ``PositionBook.apply``; the whole writer (decode, sequence accounting, journal, book) in batches of 512.
 
 Engine thread (throughput of the blasting sender, CPU µs/message by thread): the bare baseline; with the
 SDK's Python ``LogFactory`` (a director call for every message); with ``toString()`` copies kept; with the
@@ -48,12 +48,33 @@ def _best(fn: Callable[[], object], count: int, repeats: int = 3) -> float:
     return best / count * 1e6
 
 
+class _NullEngine:
+    """What the writer needs from an engine, doing nothing: the stages run without QuickFIX."""
+
+    def __init__(self) -> None:
+        self.specs: list[Any] = []
+        self.index = {"ABCDEFN:G": 0}
+
+    def resync(self, *args: object) -> None:
+        pass
+
+    def hold(self, *args: object) -> None:
+        pass
+
+    def resume(self, *args: object) -> None:
+        pass
+
+    def new_week(self, *args: object) -> None:
+        pass
+
+
 def stages(count: int) -> dict[str, float]:
-    """µs/message of each dispatcher stage, single-threaded."""
+    """µs/message of each stage of the writer (the user's process), single-threaded."""
     from bench._stream import Stream
-    from dropcopy_client._decode import decode
+    from dropcopy_client import _decode
+    from dropcopy_client._engine import APP
+    from dropcopy_client._ingest import Ingest, journal_entry
     from dropcopy_client._journal import Journal
-    from dropcopy_client._pipeline import Pipeline, journal_entry
     from dropcopy_client.positions import PositionBook
 
     stream = Stream()
@@ -61,14 +82,22 @@ def stages(count: int) -> dict[str, float]:
     frames = list(stream.frames(len(stream), count))
     received = dt.datetime.now(dt.UTC)
     for frame in warm:
-        decode(frame, group="bench", session="ABCDEFN:G", received_at=received)
+        _decode.decode(frame, group="bench", session="ABCDEFN:G", received_at=received)
     out: dict[str, float] = {}
     events: list[Any] = []
 
     def run_decode() -> None:
-        events[:] = [decode(f, group="bench", session="ABCDEFN:G", received_at=received)[0] for f in frames]
+        events[:] = [
+            _decode.decode(f, group="bench", session="ABCDEFN:G", received_at=received)[0] for f in frames
+        ]
 
-    out["decode"] = _best(run_decode, count)
+    out[f"decode ({_decode.IMPLEMENTATION})"] = _best(run_decode, count)
+
+    def run_python_decode() -> None:
+        for f in frames:
+            _decode.python_decode(f, group="bench", session="ABCDEFN:G", received_at=received)
+
+    out["decode (pure Python)"] = _best(run_python_decode, count)
     ns = time.time_ns()
     entries: list[Any] = []
 
@@ -93,23 +122,26 @@ def stages(count: int) -> dict[str, float]:
                 book.apply(event)
 
         out["book.apply"] = _best(run_book, count)
-        raws = [f.decode("utf-8", "surrogateescape") for f in frames]
+        records = [(APP, 0, i + 2, ns, f.decode("utf-8", "surrogateescape")) for i, f in enumerate(frames)]
 
-        def run_pipeline() -> None:
-            journal = Journal(Path(tmp) / f"p-{time.monotonic_ns()}.sqlite")
-            book = PositionBook()
-
-            def deliver(_: str, event: object) -> None:
-                book.apply(event)
-
-            pipeline = Pipeline(journal, {"ABCDEFN:G": "bench"}, deliver, lambda *_: None)
-            batch = [("ABCDEFN:G", raw, ns) for raw in raws]
+        def run_writer() -> None:
+            journal = Journal(Path(tmp) / f"w-{time.monotonic_ns()}.sqlite")
+            writer = Ingest.standalone(journal, {"ABCDEFN:G": "bench"}, _NullEngine())
+            writer.ledger.session("ABCDEFN:G").account(1, 1, _admin(), ns)  # the Logon answer
             for i in range(0, count, 512):
-                pipeline.run(batch[i : i + 512])
+                writer.process(records[i : i + 512])
             journal.close()
 
-        out["Pipeline.run + book (batches of 512)"] = _best(run_pipeline, count, repeats=2)
+        out["writer: decode + account + journal + book (batches of 512)"] = _best(
+            run_writer, count, repeats=2
+        )
     return {k: round(v, 2) for k, v in out.items()}
+
+
+def _admin() -> Any:
+    from dropcopy_client._recovery import State
+
+    return State.ADMIN
 
 
 def run(quick: bool, **overrides: Any) -> dict[str, Any]:

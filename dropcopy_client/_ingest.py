@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 
 from dropcopy_client._decode import decode
-from dropcopy_client._delivery import DeliveryHub, StreamTail
+from dropcopy_client._delivery import DeliveryHub, JournalReader, StreamTail
 from dropcopy_client._engine import ADMIN, APP, GAPFILL, LOG, LOST, NOTICE, RESET, EngineProcess, Notice
 from dropcopy_client._events import JournalFailed, LogonRejected, SessionState
 from dropcopy_client._health import SessionHealth
@@ -163,7 +163,8 @@ class Ingest:
         self.hub = hub
         self.tail = tail
         self.sessions = sessions
-        self.names = [spec.name for spec in engine.specs]
+        #: session names by the index engine records carry
+        self.names = [spec.name for spec in engine.specs] or list(sessions)
         self.health = health
         self._status_lock = status_lock
         self._emit = emit_live
@@ -181,6 +182,46 @@ class Ingest:
         self.engine_ended = threading.Event()
         self.stopped_seen = False
         self._thread = threading.Thread(target=self._run, name="dropcopy-writer", daemon=True)
+
+    @classmethod
+    def standalone(
+        cls,
+        journal: Journal,
+        sessions: dict[str, str],
+        engine: Any,
+        *,
+        book: PositionBook | None = None,
+        emit_live: Callable[[object], None] | None = None,
+    ) -> Ingest:
+        """A writer with no client around it: ``sessions`` maps name to group, ``engine`` is anything with the
+        EngineProcess commands the writer calls (``resync``, ``hold``, ``resume``, ``new_week``) and ``specs``/
+        ``index``. For replays, benchmarks and the accounting model tests; call :meth:`process` directly."""
+        ledger = Ledger(journal.max_ledger_id() + 1)
+        runtimes = {}
+        for name, group in sessions.items():
+            epoch = journal.sessions()[name].epoch if name in journal.sessions() else 0
+            ledger.open(name, epoch, journal.ledger_rows(name, epoch))
+            runtimes[name] = SessionRuntime(name, group, epoch)
+        tail = StreamTail(journal.max_id())
+        hub = DeliveryHub(
+            tail, lambda: JournalReader(journal.path, sessions, 0), stored_cursors={}, replay_upto=0
+        )
+        return cls(
+            engine=engine,
+            journal=journal,
+            ledger=ledger,
+            book=book or PositionBook(),
+            hub=hub,
+            tail=tail,
+            sessions=runtimes,
+            health={name: SessionHealth(group, name) for name, group in sessions.items()},
+            status_lock=threading.Lock(),
+            emit_live=emit_live or hub.publish_live,
+            on_logged_on=lambda name: None,
+            on_rejected=lambda name, text: None,
+            next_epoch=lambda name, why: runtimes[name].epoch + 1,
+            week_boundary=lambda: None,
+        )
 
     # ------------------------------------------------------------------------------------------ thread
     def start(self) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,17 +30,14 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
 
 from dropcopy_client._decode import wrap_outer
-from dropcopy_client._delivery import DeliveryHub, JournalReader, StreamTail
 from dropcopy_client._engine import ADMIN, APP, GAPFILL, LOST, NOTICE, RESET, Notice
-from dropcopy_client._health import SessionHealth
-from dropcopy_client._ingest import Ingest, SessionRuntime
+from dropcopy_client._ingest import Ingest
 from dropcopy_client._journal import Journal
-from dropcopy_client._recovery import Ledger, State
+from dropcopy_client._recovery import State
 from dropcopy_client._recovery._ledger import audit_rows
 from dropcopy_client._spec import SessionSpec
 from dropcopy_client.auth import generate_key
 from dropcopy_client.config import Endpoint, SessionEndpoints
-from dropcopy_client.positions import PositionBook
 from dropcopy_client.testing import ScriptedSession
 
 NAME = "ABCDEFN:G"
@@ -245,28 +241,8 @@ class World:
         )
         self.engine.specs = [spec]
         self.journal = Journal(tmp / "journal.sqlite", checkpoint="inline")
-        self.ledger = Ledger(1)
-        self.ledger.open(NAME, 0)
-        tail = StreamTail(0)
-        hub = DeliveryHub(
-            tail, lambda: JournalReader(self.journal.path, {}, 0), stored_cursors={}, replay_upto=0
-        )
-        self.ingest = Ingest(
-            engine=self.engine,  # type: ignore[arg-type]
-            journal=self.journal,
-            ledger=self.ledger,
-            book=PositionBook(),
-            hub=hub,
-            tail=tail,
-            sessions={NAME: SessionRuntime(NAME, "g", 0)},
-            health={NAME: SessionHealth("g", NAME)},
-            status_lock=threading.Lock(),
-            emit_live=lambda event: None,
-            on_logged_on=lambda name: None,
-            on_rejected=lambda name, text: None,
-            next_epoch=lambda name, why: 1,
-            week_boundary=lambda: None,
-        )
+        self.ingest = Ingest.standalone(self.journal, {NAME: "g"}, self.engine)
+        self.ledger = self.ingest.ledger
         self.full = False
 
     def run(self, step: Step) -> None:
