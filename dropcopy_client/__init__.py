@@ -5,6 +5,7 @@ The public API is everything in ``__all__``; modules whose names start with ``_`
 
 from dropcopy_client._client import DropCopyClient
 from dropcopy_client._decode import decode, decode_strict
+from dropcopy_client._delivery import ConsumerStatus
 from dropcopy_client._enums import (
     ExecTransType,
     ExecType,
@@ -14,7 +15,15 @@ from dropcopy_client._enums import (
     Side,
     TimeInForce,
 )
-from dropcopy_client._events import HandlerFailed, KeyExpiryWarning, LogonRejected, SessionEvent, SessionState
+from dropcopy_client._events import (
+    EngineRestarted,
+    HandlerFailed,
+    JournalFailed,
+    KeyExpiryWarning,
+    LogonRejected,
+    SessionEvent,
+    SessionState,
+)
 from dropcopy_client._health import SessionStatus
 from dropcopy_client._messages import (
     AffectedOrder,
@@ -38,6 +47,13 @@ from dropcopy_client._messages import (
     TradeCorrection,
     UnknownMessage,
 )
+from dropcopy_client._recovery import (
+    DuplicateIgnored,
+    GapDetected,
+    GapFilled,
+    ResendRequested,
+    UnrecoverableGap,
+)
 from dropcopy_client.config import (
     ClientConfig,
     GroupConfig,
@@ -48,6 +64,7 @@ from dropcopy_client.config import (
 )
 from dropcopy_client.errors import (
     ConfigError,
+    DataDirInUse,
     DecodeError,
     DropCopyError,
     KeyExpiredError,
@@ -56,25 +73,34 @@ from dropcopy_client.errors import (
     SessionError,
 )
 from dropcopy_client.positions import Position, PositionBook, PositionException, WorkingOrder
+from dropcopy_client.sinks import Batch, Sink, TransactionalSink
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AffectedOrder",
+    "Batch",
     "BusinessMessageReject",
     "CancelAck",
     "ClientConfig",
     "ConfigError",
+    "ConsumerStatus",
+    "DataDirInUse",
     "DecodeError",
     "Delivery",
     "DropCopyClient",
     "DropCopyError",
+    "DuplicateIgnored",
+    "EngineRestarted",
     "ExecTransType",
     "ExecType",
     "ExecutionReport",
     "Fill",
+    "GapDetected",
+    "GapFilled",
     "GroupConfig",
     "HandlerFailed",
+    "JournalFailed",
     "KeyExpiredError",
     "KeyExpiryWarning",
     "KeyFileError",
@@ -96,17 +122,21 @@ __all__ = [
     "Position",
     "PositionBook",
     "PositionException",
+    "ResendRequested",
     "SessionError",
     "SessionEvent",
     "SessionState",
     "SessionStatus",
     "Side",
+    "Sink",
     "Source",
     "TargetConfig",
     "TimeInForce",
     "TradeBust",
     "TradeCorrection",
+    "TransactionalSink",
     "UnknownMessage",
+    "UnrecoverableGap",
     "WorkingOrder",
     "cgw_target",
     "decode",

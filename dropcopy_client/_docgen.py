@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from dropcopy_client import _enums, _messages
+from dropcopy_client import _enums, _events, _messages, _recovery
 from dropcopy_client._decode import _EXEC_TYPES, _VARIANTS
 from dropcopy_client._enums import FixEnum, OrdStatus
 from dropcopy_client._messages import Group, Wire
@@ -43,6 +43,23 @@ event also keeps `raw` (every inner tag in wire order), `inner` (the bytes) and 
 value this library does not list is kept as an `UNKNOWN` pseudo-member with `.is_known == False`, never an
 error. Input that cannot be decoded becomes a `MessageError` event (see the end of this page).
 """
+
+
+_RECOVERY_EVENTS: tuple[type[Any], ...] = (
+    _recovery.GapDetected,
+    _recovery.ResendRequested,
+    _recovery.GapFilled,
+    _recovery.UnrecoverableGap,
+    _recovery.DuplicateIgnored,
+)
+_SESSION_EVENTS: tuple[type[Any], ...] = (
+    _events.SessionEvent,
+    _events.LogonRejected,
+    _events.KeyExpiryWarning,
+    _events.HandlerFailed,
+    _events.JournalFailed,
+    _events.EngineRestarted,
+)
 
 
 def render() -> str:
@@ -101,11 +118,42 @@ def _page() -> Iterator[str]:
     yield "| `raw` | `bytes` | the whole outer message, secrets redacted |"
     yield "| `delivery` | `Delivery \\| None` | the outer envelope when its frame verified |"
     yield "| `inner` | `bytes \\| None` | the inner message when it could be unwrapped |"
+    yield "| `journal_id` | `int \\| None` | position in the journal's stream |"
+    yield "| `replayed` | `bool` | re-fed from the journal after a restart |"
     yield ""
+    yield "Every journaled event (the business events above, `MessageError` and `UnrecoverableGap`) also has"
+    yield "`journal_id`, `replayed` and `idempotency_key` (see docs/guides/delivery.md)."
+    yield ""
+    yield "## Recovery events"
+    yield ""
+    yield "Sequence gaps and what became of them. `UnrecoverableGap` is journaled (every consumer sees it, after"
+    yield "a restart too); the others are live events."
+    yield ""
+    for cls in _RECOVERY_EVENTS:
+        yield from _plain_section(cls)
+    yield "## Session and client events"
+    yield ""
+    yield "Live events about sessions, consumers and the client itself."
+    yield ""
+    for cls in _SESSION_EVENTS:
+        yield from _plain_section(cls)
     yield "## Enumerations"
     yield ""
     for enum_cls in _enum_classes():
         yield from _enum_section(enum_cls)
+
+
+def _plain_section(cls: type[Any]) -> Iterator[str]:
+    """An event that is not a FIX message: its attributes and types."""
+    yield f"### {cls.__name__}"
+    yield ""
+    yield _doc(cls)
+    yield ""
+    yield "| Attribute | Type |"
+    yield "|---|---|"
+    for a in attrs.fields(cls):
+        yield f"| `{a.name}` | `{_type(a)}` |"
+    yield ""
 
 
 def _class_section(cls: type[Any], *, level: int, title: str | None = None) -> Iterator[str]:
