@@ -26,7 +26,9 @@ from typing import Any
 
 import attrs
 
-__all__ = ["event_to_dict", "plain"]
+from dropcopy_client._messages import MessageError
+
+__all__ = ["event_to_dict", "fix_message_of", "plain"]
 
 #: top-level keys event_to_dict adds to a durable event (when the event has them)
 STREAM_KEYS = ("journal_id", "idempotency_key", "replayed")
@@ -116,10 +118,17 @@ def event_to_dict(event: object, *, fix_message: bool = False) -> dict[str, Any]
             if value is not _MISSING:
                 data[key] = value
     if fix_message:
-        message = getattr(event, "inner", None) or getattr(event, "raw", None)
-        if isinstance(message, bytes):
+        message = fix_message_of(event)
+        if message is not None:
             data["fix_message"] = _text(message)
     return data
+
+
+def fix_message_of(event: object) -> bytes | None:
+    """The FIX message an event came from: a business event's inner message, a MessageError's whole (redacted)
+    outer message; None for anything else."""
+    message = getattr(event, "raw" if isinstance(event, MessageError) else "inner", None)
+    return message if isinstance(message, bytes) and message else None
 
 
 _MISSING: Any = object()
