@@ -54,6 +54,7 @@ from dropcopy_client.errors import (
     KeyFileError,
     LogonRejectedError,
     SessionError,
+    SinkError,
 )
 from dropcopy_client.positions import Position, PositionBook, PositionException, WorkingOrder
 
@@ -101,6 +102,7 @@ __all__ = [
     "SessionState",
     "SessionStatus",
     "Side",
+    "SinkError",
     "Source",
     "TargetConfig",
     "TimeInForce",
