@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import operator
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
@@ -231,8 +232,58 @@ _POSITION_KEY = "account, security_id, (COALESCE(trade_date, 'infinity'::date))"
 
 
 def _rows(columns: Sequence[Column], events: Iterable[object]) -> list[tuple[Any, ...]]:
+    """Rows by the columns' getters: the reference for every table (and the only way for events)."""
     getters = [column.get for column in columns]
     return [tuple(get(event) for get in getters) for event in events]
+
+
+_EMPTY_GROUP = Jsonb([])
+
+
+def _report_row_maker() -> Callable[[Any], tuple[Any, ...]]:
+    """A faster equivalent of ``_rows(ER_COLUMNS, ...)`` for one report (a batch's hot loop): C-level
+    attrgetters per envelope, then only the enum and group columns converted. tests/unit checks the two agree."""
+    delivery_names = ["group", "session", "target", "segment", "seq_num", "poss_dup", "poss_resend"]
+    delivery_names += ["orig_sending_time", "sending_time", "received_at", "uncertain"]
+    source_names = ["sender_comp_id", "operator", "segment", "seq_num", "sending_time", "location"]
+    payload = _payload_columns()
+    fields = {f.name: f for f in attrs.fields(ExecutionReport)}
+    enums = [
+        i
+        for i, c in enumerate(payload)
+        if isinstance(fields[c.name].metadata.get("wire"), type)
+        and issubclass(fields[c.name].metadata["wire"], enum.Enum)
+    ]
+    groups = [i for i, c in enumerate(payload) if isinstance(fields[c.name].metadata.get("wire"), Group)]
+    get_delivery = operator.attrgetter(*delivery_names)
+    get_source = operator.attrgetter(*source_names)
+    get_payload = operator.attrgetter(*(c.name for c in payload))
+
+    def row(event: Any) -> tuple[Any, ...]:
+        delivery = event.delivery
+        values = list(get_payload(event))
+        for i in enums:
+            value = values[i]
+            if value is not None:
+                values[i] = value.name
+        for i in groups:
+            value = values[i]
+            values[i] = Jsonb(plain(value)) if value else _EMPTY_GROUP
+        return (
+            event.idempotency_key,
+            delivery.journal_id,
+            type(event).__name__,
+            *get_delivery(delivery),
+            *get_source(event.source),
+            *values,
+            list(event.warnings),
+            event.inner,
+        )
+
+    return row
+
+
+report_row = _report_row_maker()
 
 
 class PostgresSink:
@@ -382,7 +433,7 @@ class PostgresSink:
     def _insert(
         self, cur: psycopg.Cursor[Any], kind: str, columns: Sequence[Column], events: list[object]
     ) -> None:
-        rows = _rows(columns, events)
+        rows = [report_row(e) for e in events] if kind == "reports" else _rows(columns, events)
         if self.method == "executemany":
             cur.executemany(self._sql.insert[kind], rows)
             return
@@ -390,6 +441,7 @@ class PostgresSink:
             cur.execute(self._sql.create_stage[kind])
             self._stage_ready.add(kind)
         with cur.copy(self._sql.copy_stage[kind]) as copy:
+            copy.set_types(self._sql.copy_types[kind])
             for row in rows:
                 copy.write_row(row)
         cur.execute(self._sql.from_stage[kind])
@@ -601,6 +653,7 @@ class _Statements:
         self.create_stage: dict[str, sql.Composed] = {}
         self.copy_stage: dict[str, sql.Composed] = {}
         self.from_stage: dict[str, sql.Composed] = {}
+        self.copy_types: dict[str, list[str]] = {}
         for kind, table in tables.items():
             names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns[kind])
             stage = sql.Identifier("pg_temp", f"dropcopy_stage_{kind}")
@@ -611,7 +664,9 @@ class _Statements:
             self.create_stage[kind] = sql.SQL(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             ).format(sql.Identifier(f"dropcopy_stage_{kind}"), self.ident(table))
-            self.copy_stage[kind] = sql.SQL("COPY {} ({}) FROM STDIN").format(stage, names)
+            # binary COPY: measured a quarter faster than text COPY here (docs/performance.md, "Sinks")
+            self.copy_stage[kind] = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, names)
+            self.copy_types[kind] = [c.type.split()[0] for c in columns[kind]]
             self.from_stage[kind] = sql.SQL(
                 "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT (idempotency_key) DO NOTHING"
             ).format(self.ident(table), names, names, stage)
