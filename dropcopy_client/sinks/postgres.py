@@ -378,7 +378,7 @@ class PostgresSink:
             if self._closed:
                 raise SinkError(f"PostgreSQL sink {self.name!r} is closed")
             conn = self._connection()
-            table = self.table
+            table = self.cursor_table  # what the error names: the table of the statement that failed
             try:
                 with conn.transaction(), conn.cursor() as cur:
                     cur.execute(self._sql.lock_cursor, (self.name,))
@@ -391,6 +391,7 @@ class PostgresSink:
                             row[0],
                         )
                         return
+                    table = self.table
                     if reports:
                         self._insert(cur, "reports", ER_COLUMNS, reports)
                     table = self.events_table

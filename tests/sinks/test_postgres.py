@@ -601,3 +601,25 @@ def test_a_closed_sink_refuses_to_write(pg_schema: PgSchema) -> None:
 
 def test_psycopg_is_the_real_thing() -> None:
     assert psycopg.pq.__impl__ in ("binary", "c", "python")
+
+
+def test_a_dropped_table_is_named_and_comes_back_with_create(pg_schema: PgSchema) -> None:
+    events = mixed_events()
+    first, second = batches(events, 15)
+    sink = sink_for(pg_schema)
+    try:
+        sink.write(first)
+        pg_schema.run("DROP TABLE {s}.dropcopy_execution_reports")
+        with pytest.raises(SinkError) as info:
+            sink.write(second)
+        message = str(info.value)
+        assert f"{pg_schema.name}.dropcopy_execution_reports" in message and "create=True" in message
+        assert sink.cursor() == first.last_id  # nothing of the failed batch, the cursor included
+    finally:
+        sink.close()
+    again = sink_for(pg_schema)  # creates the table again
+    try:
+        again.write(second)
+    finally:
+        again.close()
+    assert count(pg_schema) == len([e for e in second.events if isinstance(e, ExecutionReport)])
