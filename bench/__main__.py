@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import breakdown, experiments, footprint, latency, recovery, startup, throughput
+from bench import breakdown, experiments, footprint, latency, recovery, sinks, startup, throughput
 from bench._common import RESULTS, OtherLoad, machine, write_json
 
 MEASUREMENTS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -26,9 +26,10 @@ MEASUREMENTS: dict[str, Callable[..., dict[str, Any]]] = {
     "startup": startup.run,
     "breakdown": breakdown.run,
     "experiments": experiments.run,
+    "sinks": sinks.run,
 }
-DEFAULT = ("startup", "throughput", "latency", "recovery", "breakdown", "footprint")
-QUICK_DEFAULT = ("startup", "throughput", "latency", "recovery", "footprint")
+DEFAULT = ("startup", "throughput", "latency", "recovery", "breakdown", "footprint", "sinks")
+QUICK_DEFAULT = ("startup", "throughput", "latency", "recovery", "footprint", "sinks")
 
 GOALS = {
     "throughput": "SDK >= 0.8x bare baseline",
@@ -152,6 +153,27 @@ def headline(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, st
                 "",
             )
         )
+    sk = results.get("sinks")
+    if sk:
+        for row in sk["postgres"]:
+            if row["method"] != "copy-text":
+                rows.append(
+                    (
+                        f"PostgreSQL sink, {row['method']}, batches of {row['batch_size']:,}",
+                        f"{_fmt(row['rows_per_second'])} rows/s",
+                        "",
+                        "",
+                    )
+                )
+        for row in sk["jsonl"]:
+            rows.append(
+                (
+                    f"JSON Lines sink, batches of {row['batch_size']:,}",
+                    f"{_fmt(row['rows_per_second'])} rows/s",
+                    "",
+                    "",
+                )
+            )
     ex = results.get("experiments")
     if ex:
         for name, row in ex["variants"].items():

@@ -71,6 +71,7 @@ from dropcopy_client.errors import (
     KeyFileError,
     LogonRejectedError,
     SessionError,
+    SinkError,
 )
 from dropcopy_client.positions import Position, PositionBook, PositionException, WorkingOrder
 from dropcopy_client.sinks import Batch, Sink, TransactionalSink
@@ -129,6 +130,7 @@ __all__ = [
     "SessionStatus",
     "Side",
     "Sink",
+    "SinkError",
     "Source",
     "TargetConfig",
     "TimeInForce",

@@ -24,22 +24,33 @@ Example::
     sender_comp_id = "ABCDEFN"
     primary = "10.1.1.1:11000"
     backup = "10.1.2.1:11000"
+
+    [[sink]]                    # optional, any number (docs/guides/sinks.md)
+    url = "postgresql://risk@10.3.1.5:5432/risk"   # the password: ~/.pgpass or PGPASSWORD, not here
+    table = "fills"
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from dropcopy_client._week import WeeklySchedule
 from dropcopy_client.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dropcopy_client.sinks import Sink
+
+log = logging.getLogger(__name__)
 
 ENVIRONMENTS = ("production", "cert", "newrelease")
 _COMP_ID = re.compile(r"^[A-Z0-9]{6}N$")
@@ -106,6 +117,49 @@ class GroupConfig:
     environment: str | None = None
 
 
+SINK_STARTS = ("beginning", "now")
+SINK_ON_ERROR = ("retry", "dead_letter")
+
+
+def _redacted_url(url: str) -> str:
+    from dropcopy_client.sinks._dsn import redact_dsn
+
+    return redact_dsn(url)
+
+
+@attrs.frozen
+class SinkConfig:
+    """A ``[[sink]]``: where the journal's stream is also written (see docs/guides/sinks.md).
+
+    ``start``: ``"beginning"`` (a new sink backfills the whole journal) or ``"now"`` (it starts at the end
+    of the journal). ``on_error``: ``"retry"`` (a failing batch is offered again after a back-off, the sink
+    holds back) or ``"dead_letter"`` (after the retries, the batch is set aside and the sink moves on).
+    The URL is shown without its password (``repr``, logs, errors).
+    """
+
+    url: str = attrs.field(repr=_redacted_url)
+    name: str
+    #: PostgreSQL only: the execution report table (None: the sink's default, dropcopy_execution_reports)
+    table: str | None = None
+    start: Literal["beginning", "now"] = "beginning"
+    on_error: Literal["retry", "dead_letter"] = "retry"
+
+    @property
+    def kind(self) -> str:
+        """``"postgres"`` or ``"jsonl"``."""
+        from dropcopy_client.sinks import sink_kind
+
+        return sink_kind(self.url)
+
+    def open(self, **options: Any) -> Sink:
+        """The sink itself (:func:`dropcopy_client.sinks.open_sink` with ``name`` and ``table``)."""
+        from dropcopy_client.sinks import open_sink
+
+        if self.table is not None:
+            options.setdefault("table", self.table)
+        return open_sink(self.url, name=self.name, **options)
+
+
 @attrs.frozen
 class ClientConfig:
     """Everything a :class:`~dropcopy_client.DropCopyClient` needs."""
@@ -125,6 +179,8 @@ class ClientConfig:
     #: CME does not publish the exact instant, so it is configurable (see docs/reference/configuration.md)
     weekly_reset: str = "sun 16:00 America/Chicago"
     source: str = "<python>"
+    #: ``[[sink]]`` tables: where the journal's stream is also written (docs/guides/sinks.md)
+    sinks: tuple[SinkConfig, ...] = ()
 
 
 def cgw_target(
@@ -207,6 +263,7 @@ _CLIENT_KEYS = {
 }
 _GROUP_KEYS = {"name", "key_file", "key_env", "environment", "operator", "target"}
 _TARGET_KEYS = {"kind", "sender_comp_id", "primary", "backup", "segments"}
+_SINK_KEYS = {"url", "name", "table", "start", "on_error"}
 
 
 def load_config(path: str | os.PathLike[str]) -> ClientConfig:
@@ -228,10 +285,11 @@ def config_from_dict(
 ) -> ClientConfig:
     """Validate a configuration already parsed from TOML (or built in Python)."""
     base = base or Path.cwd()
-    unknown = set(data) - {"client", "group"}
+    unknown = set(data) - {"client", "group", "sink"}
     if unknown:
         raise ConfigError(
-            f"{source}: unknown top-level key(s) {sorted(unknown)}; expected [client] and [[group]]"
+            f"{source}: unknown top-level key(s) {sorted(unknown)}; "
+            "expected [client] and [[group]] (and optional [[sink]] tables)"
         )
     client = data.get("client", {})
     _no_unknown(client, _CLIENT_KEYS, f"{source} [client]")
@@ -279,8 +337,21 @@ def config_from_dict(
                         f"{seen[ident]!r} and {group.name!r}; each target session belongs to one group"
                     )
                 seen[ident] = group.name
+    sinks_raw = data.get("sink", [])
+    if not isinstance(sinks_raw, list):
+        raise ConfigError(f"{source}: sink must be an array of tables: write [[sink]], not [sink]")
+    sinks = tuple(_sink(s, i, source, base) for i, s in enumerate(sinks_raw))
+    sink_names: set[str] = set()
+    for sink in sinks:
+        if sink.name in sink_names:
+            raise ConfigError(
+                f"{source}: sink name {sink.name!r} is used twice; each sink needs its own name (it names "
+                'its cursor): add name = "..." to one of them'
+            )
+        sink_names.add(sink.name)
     return ClientConfig(
         groups=groups,
+        sinks=sinks,
         data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
         heartbeat=heartbeat,
         location=location,
@@ -368,6 +439,65 @@ def _target(raw: Any, index: int, group_where: str) -> TargetConfig:
             pairs[seg] = (_str(value, "primary", None, swhere), value.get("backup"))
         return msgw_target(comp, pairs, where=where)
     raise ConfigError(f'{where} kind = {kind!r}: expected "cgw" or "msgw"')
+
+
+def _sink(raw: Any, index: int, source: str, base: Path) -> SinkConfig:
+    from dropcopy_client.sinks import jsonl_directory, sink_kind
+    from dropcopy_client.sinks._dsn import password_of, redact_dsn
+
+    where = f"{source} [[sink]] #{index + 1}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table")
+    _no_unknown(raw, _SINK_KEYS, where)
+    url = raw.get("url")
+    if not isinstance(url, str) or not url.strip():
+        shown = redact_dsn(url) if isinstance(url, str) else url
+        raise ConfigError(f'{where}: url = {shown!r}: give the sink\'s URL, e.g. url = "jsonl:archive"')
+    url = url.strip()
+    try:
+        kind = sink_kind(url)
+    except ConfigError as exc:
+        raise ConfigError(f"{where} url = {redact_dsn(url)!r}: {_after_url(str(exc))}") from None
+    name = _str(raw, "name", "postgres" if kind == "postgres" else "jsonl", where)
+    if not name.strip():
+        raise ConfigError(f"{where} name = {name!r}: must not be empty (it names the sink's cursor)")
+    where = f"{source} sink {name!r}"
+    table = raw.get("table")
+    if table is not None:
+        if kind != "postgres":
+            raise ConfigError(f"{where} table = {table!r}: only a PostgreSQL sink has a table")
+        if not isinstance(table, str) or not table.strip():
+            raise ConfigError(f'{where} table = {table!r}: must be a table name, e.g. "fills"')
+    start = _str(raw, "start", "beginning", where)
+    if start not in SINK_STARTS:
+        raise ConfigError(
+            f'{where} start = {start!r}: expected "beginning" (backfill the journal) or "now" (new events only)'
+        )
+    on_error = _str(raw, "on_error", "retry", where)
+    if on_error not in SINK_ON_ERROR:
+        raise ConfigError(
+            f'{where} on_error = {on_error!r}: expected "retry" (hold back and retry) or "dead_letter" '
+            "(set the batch aside and go on)"
+        )
+    if kind == "jsonl":
+        try:
+            directory = Path(jsonl_directory(url))
+        except ConfigError as exc:
+            raise ConfigError(f"{where} url = {url!r}: {_after_url(str(exc))}") from None
+        url = "jsonl://" + urllib.parse.quote(str(directory if directory.is_absolute() else base / directory))
+    elif password_of(url):
+        log.warning(
+            "%s: the sink URL holds a password; keep it out of the file with ~/.pgpass or PGPASSWORD "
+            "(libpq reads both)",
+            where,
+        )
+    return SinkConfig(url=url, name=name, table=table, start=start, on_error=on_error)  # type: ignore[arg-type]
+
+
+def _after_url(message: str) -> str:
+    """A sinks error without its own ``sink URL '...':`` prefix (the config error names the URL already)."""
+    head, sep, rest = message.partition("': ")
+    return rest if sep and head.startswith("sink URL '") else message
 
 
 def _no_unknown(table: Any, allowed: set[str], where: str) -> None:

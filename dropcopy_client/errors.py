@@ -9,6 +9,8 @@
     ├── LogonRejectedError               CME (or the simulator) refused the logon: .session, .text (tag 58)
     ├── DataDirInUse                     another client holds the data_dir: .path, .holder (its pid)
     ├── SessionError                     a session-level failure: .session
+    ├── SinkError                        a sink cannot store a batch or cannot start: names the sink and the table,
+    │                                    file or redacted DSN, and says what to do (never a password)
     └── DecodeError(ValueError)          a message cannot be decoded (strict decoding): .raw (redacted), .reason
 
 Synchronous calls raise these. Failures while streaming become events instead, since there is no caller to
@@ -62,6 +64,10 @@ class SessionError(DropCopyError):
     def __init__(self, session: str, message: str) -> None:
         self.session = session
         super().__init__(f"{session}: {message}")
+
+
+class SinkError(DropCopyError):
+    """A sink could not store a batch (it is offered again later) or could not be set up."""
 
 
 class DecodeError(DropCopyError, ValueError):

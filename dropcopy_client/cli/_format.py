@@ -9,6 +9,8 @@ from typing import Any
 
 import attrs
 
+from dropcopy_client._serialize import STREAM_KEYS, event_to_dict
+
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: Sequence[int] = ()) -> str:
     """Columns separated by two spaces, no trailing spaces; columns listed in ``right`` are right-aligned."""
@@ -26,31 +28,20 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right
     return "\n".join(line(cells) for cells in (headers, *rows))
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "value") and hasattr(value, "name"):  # enums
-        return value.name
-    if isinstance(value, bytes):
-        return value.decode("ascii", "backslashreplace")
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if attrs.has(type(value)):
-        return {
-            f.name: _plain(getattr(value, f.name)) for f in attrs.fields(type(value)) if f.repr is not False
-        }
-    return value
-
-
 def event_json(event: object) -> str:
-    """One JSON line for an event: its type and its (repr-visible) fields, raw tags excluded."""
-    data = _plain(event) if attrs.has(type(event)) else {"value": repr(event)}
-    if isinstance(data, dict):
-        data.pop("raw", None)
-        data.pop("inner", None)
-    return json.dumps({"type": type(event).__name__, **data}, separators=(",", ":"))
+    """One JSON line for an event: its type and its (repr-visible) fields, raw tags excluded.
+
+    The serializer is the sinks' (:func:`dropcopy_client._serialize.event_to_dict`); the keys it adds on top
+    of an event's own fields (``journal_id``, ``idempotency_key``, ``replayed`` of business events, which
+    their ``delivery`` already shows) are left out so ``dropcopy run --json`` prints what it always printed.
+    """
+    data = event_to_dict(event)
+    cls: Any = type(event)
+    own = {f.name for f in attrs.fields(cls)} if attrs.has(cls) else set()
+    for key in STREAM_KEYS:
+        if key not in own:
+            data.pop(key, None)
+    return json.dumps(data, separators=(",", ":"))
 
 
 def describe(event: object) -> str:

@@ -18,6 +18,11 @@ A whole drop copy group (a CGW target and MSGW segments, each with primary and b
     with sim:
         client = DropCopyClient(config)
 
+Events as a sink receives them, without a simulator (see docs/guides/sinks.md)::
+
+    stream = JournalStream()
+    batch, = batches(stream.events([order.ack(), order.fill()]), 512)
+
 See docs/guides/simulator.md.
 """
 
@@ -56,6 +61,7 @@ from dropcopy_client.testing._group import DEFAULT_MSGW, MSGW_FO_SEGMENTS, confi
 from dropcopy_client.testing._logon import LogonCheck, LogonRequest, SimKey, validate_logon
 from dropcopy_client.testing._simulator import Simulator, SimulatorError
 from dropcopy_client.testing._state import Rejection, SimSession
+from dropcopy_client.testing._stream import JournalStream, batches
 from dropcopy_client.testing._texts import Texts
 
 __all__ = [
@@ -74,6 +80,7 @@ __all__ = [
     "FillRecord",
     "InnerHeader",
     "Instrument",
+    "JournalStream",
     "LogonCheck",
     "LogonRequest",
     "ManualClock",
@@ -87,6 +94,7 @@ __all__ = [
     "SimulatorError",
     "SpreadFlow",
     "Texts",
+    "batches",
     "cancel_ack",
     "config_toml",
     "demo_client",

@@ -161,6 +161,11 @@ def config_toml(config: ClientConfig) -> str:
                 if endpoints.backup is not None:
                     pair += f", backup = {_q(str(endpoints.backup))}"
                 lines.append(f"{_q(segment)} = {{ {pair} }}")
+    for sink in config.sinks:
+        lines += ["", "[[sink]]", f"url = {_q(sink.url)}", f"name = {_q(sink.name)}"]
+        if sink.table is not None:
+            lines.append(f"table = {_q(sink.table)}")
+        lines += [f"start = {_q(sink.start)}", f"on_error = {_q(sink.on_error)}"]
     return "\n".join(lines) + "\n"
 
 

@@ -9,6 +9,7 @@ fixed in 5716ad4.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -17,12 +18,14 @@ from dropcopy_client.config import (
     ClientConfig,
     Endpoint,
     SessionEndpoints,
+    SinkConfig,
     cgw_target,
     config_from_dict,
     load_config,
     msgw_target,
 )
 from dropcopy_client.errors import ConfigError
+from dropcopy_client.sinks import JsonLinesSink
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "config"
 EXAMPLE = FIXTURES / "example.toml"
@@ -545,3 +548,115 @@ def test_unknown_top_level_key_says_what_is_expected(tmp_path: Path) -> None:
 def test_config_errors_are_value_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         load_config(tmp_path / "nope.toml")
+
+
+# -- [[sink]] ----------------------------------------------------------------------------------------------------
+
+SINKS = """
+[[sink]]
+url = "postgresql://risk@10.3.1.5:5432/risk"
+table = "fills"
+
+[[sink]]
+url = "jsonl:archive/dropcopy"
+name = "archive"
+start = "now"
+on_error = "dead_letter"
+"""
+
+
+def with_sinks(tmp_path: Path, text: str) -> Path:
+    return write(tmp_path, EXAMPLE.read_text(encoding="utf-8") + text)
+
+
+def test_no_sink_tables_means_no_sinks() -> None:
+    assert load_config(EXAMPLE).sinks == ()
+
+
+def test_sink_tables_load_with_their_defaults(tmp_path: Path) -> None:
+    config = load_config(with_sinks(tmp_path, SINKS))
+    pg, archive = config.sinks
+    assert pg == SinkConfig(
+        url="postgresql://risk@10.3.1.5:5432/risk", name="postgres", table="fills", start="beginning"
+    )
+    assert (pg.kind, pg.on_error) == ("postgres", "retry")
+    # a relative jsonl directory is relative to the configuration file, like data_dir
+    assert archive == SinkConfig(
+        url=f"jsonl://{tmp_path}/archive/dropcopy", name="archive", start="now", on_error="dead_letter"
+    )
+    assert archive.kind == "jsonl"
+    sink = archive.open()
+    try:
+        assert isinstance(sink, JsonLinesSink) and sink.name == "archive"
+        assert sink.directory == tmp_path / "archive" / "dropcopy"
+    finally:
+        sink.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [("postgres://u@h/db", "postgres"), ("jsonl:///var/lib/dc", "jsonl"), ("JSONL:x", "jsonl")],
+)
+def test_the_default_name_comes_from_the_scheme(tmp_path: Path, url: str, name: str) -> None:
+    (sink,) = load_config(with_sinks(tmp_path, f'\n[[sink]]\nurl = "{url}"\n')).sinks
+    assert sink.name == name
+
+
+def test_a_password_in_the_url_is_never_shown(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = with_sinks(
+        tmp_path, '\n[[sink]]\nurl = "postgresql://risk:hunter22@10.3.1.5/risk"\nstart = "later"\n'
+    )
+    message = error_of(path)
+    assert_names(message, str(path), "sink 'postgres'", "start = 'later'", '"beginning"', '"now"')
+    assert "hunter22" not in message
+    path = with_sinks(tmp_path, '\n[[sink]]\nurl = "postgresql://risk:hunter22@10.3.1.5/risk"\n')
+    config = load_config(path)
+    assert "hunter22" not in repr(config) and "risk:***@10.3.1.5" in repr(config)
+    assert "~/.pgpass" in caplog.text and "hunter22" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("lines", "parts"),
+    [
+        ('name = "x"', ["[[sink]] #1", "url", "jsonl:archive"]),
+        ('url = ""', ["[[sink]] #1", "url = ''"]),
+        ("url = 5", ["[[sink]] #1", "url = 5"]),
+        ('url = "mysql://u:pw@h/db"', ["[[sink]] #1", "mysql://u:***@h/db", "postgresql, postgres, jsonl"]),
+        ('url = "s3://bucket"', ["[[sink]] #1", "s3://bucket", "accepted"]),
+        ('url = "jsonl://host/dir"', ["sink 'jsonl'", "not a host", "jsonl:///absolute/dir"]),
+        ('url = "jsonl:"', ["sink 'jsonl'", "no directory"]),
+        ('url = "jsonl:x"\ntable = "t"', ["sink 'jsonl'", "table = 't'", "only a PostgreSQL sink"]),
+        ('url = "postgres://h/db"\ntable = ""', ["sink 'postgres'", "table = ''"]),
+        ('url = "postgres://h/db"\ntable = 3', ["sink 'postgres'", "table = 3"]),
+        ('url = "jsonl:x"\nname = ""', ["[[sink]] #1", "name = ''", "cursor"]),
+        ('url = "jsonl:x"\nname = 7', ["[[sink]] #1", "name = 7", "must be a string"]),
+        ('url = "jsonl:x"\non_error = "ignore"', ["sink 'jsonl'", "on_error = 'ignore'", '"dead_letter"']),
+        ('url = "jsonl:x"\nstart = 0', ["sink 'jsonl'", "start = 0", "must be a string"]),
+        ('url = "jsonl:x"\nbatch = 5', ["[[sink]] #1", "unknown key(s) ['batch']", "on_error"]),
+    ],
+)
+def test_sink_errors_name_file_key_and_value(tmp_path: Path, lines: str, parts: list[str]) -> None:
+    path = with_sinks(tmp_path, f"\n[[sink]]\n{lines}\n")
+    assert_names(error_of(path), str(path), *parts)
+
+
+def test_two_sinks_with_one_name(tmp_path: Path) -> None:
+    path = with_sinks(tmp_path, '\n[[sink]]\nurl = "jsonl:a"\n\n[[sink]]\nurl = "jsonl:b"\n')
+    assert_names(error_of(path), str(path), "sink name 'jsonl' is used twice", 'name = "..."')
+
+
+def test_sink_must_be_an_array_of_tables(tmp_path: Path) -> None:
+    path = with_sinks(tmp_path, '\n[sink]\nurl = "jsonl:a"\n')
+    assert_names(error_of(path), str(path), "[[sink]], not [sink]")
+    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    with pytest.raises(ConfigError, match=r"<dict> \[\[sink\]\] #1: must be a table"):
+        config_from_dict({**data, "sink": ["jsonl:a"]})
+
+
+def test_config_toml_writes_sinks_back(tmp_path: Path) -> None:
+    from dropcopy_client.testing import config_toml
+
+    config = load_config(with_sinks(tmp_path, SINKS))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert load_config(write(elsewhere, config_toml(config))).sinks == config.sinks
