@@ -115,8 +115,10 @@ def event_to_dict(event: object, *, fix_message: bool = False) -> dict[str, Any]
     for key in STREAM_KEYS:
         if key not in data:
             value = getattr(event, key, _MISSING)
-            if value is not _MISSING:
-                data[key] = value
+            if value is _MISSING or (key == "idempotency_key" and str(value) == "J:None"):
+                # a "J:" key names a journal row: an event not journaled yet has none
+                continue
+            data[key] = value
     if fix_message:
         message = fix_message_of(event)
         if message is not None:

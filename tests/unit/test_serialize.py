@@ -7,6 +7,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from dropcopy_client import (
     Fill,
     MessageError,
@@ -147,7 +149,13 @@ def test_notices_positions_and_foreign_objects() -> None:
         "end": 20,
         "reason": "older than 48 hours",
         "at": "2026-12-01T14:30:00+00:00",
+        "journal_id": None,
+        "replayed": False,
     }
+    # journaled: the key names its row (raw bytes stay out unless fix_message=True)
+    journaled = attrs.evolve(gap, journal_id=7, raw=b"8=FIX.4.2\x01")
+    assert event_to_dict(journaled)["idempotency_key"] == "J:7"
+    assert "raw" not in event_to_dict(journaled)
     src = ScriptedSession()
     book = PositionBook()
     for event in JournalStream(start=START).events([src.order(ESZ6, side=BUY, qty=2, price="4500.5").fill()]):
