@@ -61,6 +61,7 @@ from dropcopy_client.config import ClientConfig, GroupConfig, load_config
 from dropcopy_client.errors import ConfigError, DataDirInUse, KeyFileError, LogonRejectedError, SessionError
 from dropcopy_client.positions import Position, PositionBook
 from dropcopy_client.positions._replay import apply_journal
+from dropcopy_client.positions._touched import touched_positions
 
 log = logging.getLogger("dropcopy_client")
 
@@ -128,6 +129,8 @@ class DropCopyClient:
         self._stopping = False
         self._restarts = 0
         self._next_boundary: dt.datetime | None = None
+        for sink in config.sinks:
+            self.add_sink(sink.open, name=sink.name, start=sink.start, on_error=sink.on_error)
 
     # ------------------------------------------------------------------------------------------ set-up
     @classmethod
@@ -264,10 +267,19 @@ class DropCopyClient:
 
         A new sink starts at the beginning of the journal (a backfill) unless ``start="now"``; a
         :class:`~dropcopy_client.sinks.TransactionalSink` resumes from its own cursor.
+
+        ``sink`` may also be a function that opens one (``lambda: open_sink(url)``; the sinks of the
+        configuration's ``[[sink]]`` tables are added this way): it is called on the sink's own thread once the
+        client started, and retried with back-off while it raises, so a database that is down at start holds
+        back that sink only (``HandlerFailed`` with ``event_type="opening the sink"``), never the sessions.
         """
+        is_sink = callable(getattr(sink, "write", None))
+        if not is_sink and not callable(sink):
+            raise TypeError(f"add_sink: {sink!r} is neither a sink (it has no write(batch)) nor a function")
         consumer_name = name or getattr(sink, "name", None) or f"sink:{type(sink).__name__}"
+        options: dict[str, Any] = {"sink": sink} if is_sink else {"opener": sink}
         self._add(
-            SinkConsumer(consumer_name, sink, start=start, on_error=on_error, max_attempts=max_attempts)
+            SinkConsumer(consumer_name, start=start, on_error=on_error, max_attempts=max_attempts, **options)
         )
 
     def _all_consumers(self) -> list[Any]:
@@ -702,20 +714,7 @@ class DropCopyClient:
         self._rejections[name] = text
 
     def _positions_for(self, events: list[object]) -> tuple[Position, ...]:
-        keys: dict[tuple[str, str, dt.date | None], None] = {}
-        for event in events:
-            if (
-                isinstance(event, ExecutionReport)
-                and event.account is not None
-                and event.security_id is not None
-            ):
-                keys[(event.account, event.security_id, event.trade_date)] = None
-        out = []
-        for account, security_id, trade_date in keys:
-            position = self.book.position(account, security_id, trade_date)
-            if position is not None:
-                out.append(position)
-        return tuple(out)
+        return touched_positions(self.book, events)
 
     def _week_epoch(self, now: dt.datetime) -> int:
         """Journal epoch of the trading week containing ``now``: yyyymmdd00 (in-session resets add 1)."""

@@ -74,6 +74,8 @@ class HandlerFailed:
 
     ``event`` is the event it raised on: its cursor stays before it, and it is offered again after
     ``retry_in`` seconds (None: not retried -- a live event, or given up to the dead-letter table).
+    ``event_type`` is that event's class name, or what the consumer was doing when no event was involved
+    (``"opening the sink"``: a sink configured by URL could not connect; ``event`` is then None).
     """
 
     handler: str

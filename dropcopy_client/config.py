@@ -441,11 +441,28 @@ def _target(raw: Any, index: int, group_where: str) -> TargetConfig:
     raise ConfigError(f'{where} kind = {kind!r}: expected "cgw" or "msgw"')
 
 
-def _sink(raw: Any, index: int, source: str, base: Path) -> SinkConfig:
+def sink_from_url(
+    url: str,
+    *,
+    name: str | None = None,
+    start: str = "beginning",
+    on_error: str = "retry",
+    where: str = "--sink",
+) -> SinkConfig:
+    """A :class:`SinkConfig` from a URL given outside a file (``dropcopy run --sink URL``), checked like a
+    ``[[sink]]`` table; a relative ``jsonl:`` directory is relative to the working directory."""
+    raw: dict[str, Any] = {"url": url, "start": start, "on_error": on_error}
+    if name is not None:
+        raw["name"] = name
+    return _sink(raw, 0, where, Path.cwd(), where=where)
+
+
+def _sink(raw: Any, index: int, source: str, base: Path, *, where: str | None = None) -> SinkConfig:
     from dropcopy_client.sinks import jsonl_directory, sink_kind
     from dropcopy_client.sinks._dsn import password_of, redact_dsn
 
-    where = f"{source} [[sink]] #{index + 1}"
+    given = where
+    where = where or f"{source} [[sink]] #{index + 1}"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: must be a table")
     _no_unknown(raw, _SINK_KEYS, where)
@@ -461,7 +478,7 @@ def _sink(raw: Any, index: int, source: str, base: Path) -> SinkConfig:
     name = _str(raw, "name", "postgres" if kind == "postgres" else "jsonl", where)
     if not name.strip():
         raise ConfigError(f"{where} name = {name!r}: must not be empty (it names the sink's cursor)")
-    where = f"{source} sink {name!r}"
+    where = given or f"{source} sink {name!r}"
     table = raw.get("table")
     if table is not None:
         if kind != "postgres":

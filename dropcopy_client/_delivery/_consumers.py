@@ -139,9 +139,15 @@ class SinkConsumer(Consumer):
 
     kind = "sink"
 
-    def __init__(self, name: str, sink: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, name: str, sink: Any = None, *, opener: Callable[[], Any] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(name, DURABLE, **kwargs)
+        if (sink is None) == (opener is None):
+            raise TypeError("SinkConsumer takes a sink or an opener (a function that opens it)")
+        #: None until ``opener`` succeeded (on the consumer's own thread, retried with back-off)
         self.sink = sink
+        self.opener = opener
         self.durable = True
         self.live_types = False
 
@@ -282,7 +288,7 @@ class DeliveryHub:
             thread.join(max(deadline - time.monotonic(), 0.05))
         for consumer in self._consumers:
             consumer.stopped = True
-            if isinstance(consumer, SinkConsumer):
+            if isinstance(consumer, SinkConsumer) and consumer.sink is not None:
                 try:
                     consumer.sink.close()
                 except Exception:
@@ -347,6 +353,8 @@ class DeliveryHub:
     def _run(self, consumer: Consumer) -> None:
         readers: list[JournalReader] = []
         try:
+            if isinstance(consumer, SinkConsumer) and consumer.sink is None and not self._open_sink(consumer):
+                return
             while not self.stopping.is_set() and not consumer.stopped:
                 did = self._deliver_live(consumer)
                 if consumer.durable:
@@ -365,6 +373,33 @@ class DeliveryHub:
         finally:
             for reader in readers:
                 reader.close()
+
+    def _open_sink(self, consumer: SinkConsumer) -> bool:
+        """Open a sink configured by URL: a database that is down holds back this sink only, never the
+        sessions or the journal. Retried with capped back-off; False when the client stopped first."""
+        assert consumer.opener is not None
+        attempt = 0
+        while not self.stopping.is_set():
+            attempt += 1
+            try:
+                sink = consumer.opener()
+                own = _sink_cursor_of(sink)
+            except Exception as exc:
+                consumer.retrying = True
+                delay = _backoff(attempt)
+                self._failed(consumer, None, exc, attempt=attempt, retry_in=delay, doing="opening the sink")
+                if self.stopping.wait(delay):
+                    return False
+                continue
+            consumer.retrying = False
+            consumer.sink = sink
+            if own is not None:
+                consumer.cursor = own
+                self._mark(consumer)
+            if attempt > 1:
+                log.info("sink %s: opened after %d attempts", consumer.name, attempt)
+            return True
+        return False
 
     def _deliver_live(self, consumer: Consumer) -> bool:
         live = consumer.live
@@ -474,15 +509,22 @@ class DeliveryHub:
             self._dead.append((consumer.name, journal_id, type(event).__name__, text))
 
     def _failed(
-        self, consumer: Consumer, event: object, exc: BaseException, *, attempt: int, retry_in: float | None
+        self,
+        consumer: Consumer,
+        event: object,
+        exc: BaseException,
+        *,
+        attempt: int,
+        retry_in: float | None,
+        doing: str | None = None,
     ) -> None:
         consumer.failures += 1
         consumer.last_error = f"{type(exc).__name__}: {exc}"
         what = f"retrying in {retry_in:.1f} s" if retry_in is not None else "not retried"
         log.error(
-            "consumer %s raised on %s (attempt %d, %s): %s",
+            "consumer %s raised %s (attempt %d, %s): %s",
             consumer.name,
-            type(event).__name__,
+            doing or f"on {type(event).__name__}",
             attempt,
             what,
             consumer.last_error,
@@ -492,7 +534,7 @@ class DeliveryHub:
             return
         failure = HandlerFailed(
             consumer.name,
-            type(event).__name__,
+            doing or type(event).__name__,
             repr(exc),
             exc,
             event=event,
@@ -570,9 +612,14 @@ def _call(fn: Callable[[Any], object], arg: object) -> Callable[[], object]:
 
 
 def _sink_cursor(consumer: Consumer) -> int | None:
-    if not isinstance(consumer, SinkConsumer):
+    if not isinstance(consumer, SinkConsumer) or consumer.sink is None:
         return None
-    cursor = getattr(consumer.sink, "cursor", None)
+    return _sink_cursor_of(consumer.sink)
+
+
+def _sink_cursor_of(sink: Any) -> int | None:
+    """A TransactionalSink's own cursor (None: it keeps none, or never wrote)."""
+    cursor = getattr(sink, "cursor", None)
     if not callable(cursor):
         return None
     value = cursor()

@@ -8,6 +8,7 @@ import click
 
 from dropcopy_client.cli.audit import audit
 from dropcopy_client.cli.demo import demo
+from dropcopy_client.cli.export import export
 from dropcopy_client.cli.keys import keys
 from dropcopy_client.cli.positions import eod, positions, replay
 from dropcopy_client.cli.run import run, status
@@ -30,3 +31,4 @@ main.add_command(positions)
 main.add_command(eod)
 main.add_command(replay)
 main.add_command(audit)
+main.add_command(export)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
 import attrs
+import click
 
 from dropcopy_client._serialize import STREAM_KEYS, event_to_dict
 
@@ -134,3 +137,22 @@ def position_table(positions: Sequence[Any]) -> str:
     ]
     first_number = 4 if dated else 3
     return format_table(headers, rows, right=range(first_number, len(headers)))
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, threshold: int) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback that opens a ``click.progressbar`` on stderr on its first call
+    when ``total`` exceeds ``threshold`` (small inputs finish before a bar would be worth drawing)."""
+    state: dict[str, Any] = {"bar": None, "done": 0}
+    stack = contextlib.ExitStack()
+
+    def progress(done: int, total: int) -> None:
+        if state["bar"] is None:
+            if total <= threshold:
+                return
+            state["bar"] = stack.enter_context(click.progressbar(length=total, label=label, file=sys.stderr))
+        state["bar"].update(done - state["done"])
+        state["done"] = done
+
+    with stack:
+        yield progress

@@ -7,13 +7,11 @@ keeps writing; ``replay`` reads any journal or message log.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import io
 import json
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -21,7 +19,7 @@ from typing import Any, Final
 import click
 
 from dropcopy_client._journal import JournalError
-from dropcopy_client.cli._format import format_table, position_table
+from dropcopy_client.cli._format import format_table, position_table, progress_bar
 from dropcopy_client.config import load_config
 from dropcopy_client.errors import ConfigError
 from dropcopy_client.positions import (
@@ -179,32 +177,12 @@ def _journal_path(config_path: Path) -> Path:
 def _run_replay(replayer: Callable[[ProgressCallback], PositionBook]) -> PositionBook:
     """Run ``replayer(progress)``; a progress bar on stderr once the input turns out to be large."""
     try:
-        with _progress_bar() as progress:
+        with progress_bar("replaying", PROGRESS_THRESHOLD) as progress:
             book = replayer(progress)
     except (JournalError, OSError) as exc:
         click.echo(f"dropcopy: {exc}", err=True)
         click.get_current_context().exit(EXIT_FAILED)
     return book
-
-
-@contextlib.contextmanager
-def _progress_bar() -> Iterator[ProgressCallback]:
-    """A progress callback that opens a ``click.progressbar`` on its first call if the total is large."""
-    state: dict[str, Any] = {"bar": None, "done": 0}
-    stack = contextlib.ExitStack()
-
-    def progress(done: int, total: int) -> None:
-        if state["bar"] is None:
-            if total <= PROGRESS_THRESHOLD:
-                return
-            state["bar"] = stack.enter_context(
-                click.progressbar(length=total, label="replaying", file=sys.stderr)
-            )
-        state["bar"].update(done - state["done"])
-        state["done"] = done
-
-    with stack:
-        yield progress
 
 
 def render_book(book: PositionBook, fmt: str) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
+import attrs
 import click
 
 from dropcopy_client._client import DropCopyClient
@@ -36,7 +37,7 @@ from dropcopy_client.cli._exit import (
     EXIT_OK,
 )
 from dropcopy_client.cli._format import describe, event_json, format_table
-from dropcopy_client.config import ClientConfig, load_config
+from dropcopy_client.config import ClientConfig, load_config, sink_from_url
 from dropcopy_client.errors import ConfigError, KeyFileError
 
 log = logging.getLogger("dropcopy_client.cli")
@@ -63,7 +64,22 @@ _config_option = click.option(
 @click.command()
 @_config_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event instead of a text line.")
-def run(config_path: Path, as_json: bool) -> None:
+@click.option(
+    "--sink",
+    "sink_urls",
+    multiple=True,
+    metavar="URL",
+    help="Also write the stream to this sink (postgresql://... or jsonl:DIR), besides the [[sink]] tables; "
+    "repeatable. Its cursor is named after its kind (postgres, jsonl) unless --sink-name.",
+)
+@click.option(
+    "--sink-name",
+    "sink_names",
+    multiple=True,
+    metavar="NAME",
+    help="Names for the --sink URLs, in order (a sink's name names its cursor: keep it stable).",
+)
+def run(config_path: Path, as_json: bool, sink_urls: tuple[str, ...], sink_names: tuple[str, ...]) -> None:
     """Log on every session of the configuration and print every event until Ctrl-C or SIGTERM.
 
     Stopping logs every session out and delivers what was already received before exiting with 0. A wrong
@@ -72,7 +88,8 @@ def run(config_path: Path, as_json: bool) -> None:
     """
     ctx = click.get_current_context()
     try:
-        client = DropCopyClient.from_config(config_path, cli_hints=True)
+        config = with_sinks(load_config(config_path), sink_urls, sink_names)
+        client = DropCopyClient(config, cli_hints=True)
     except (ConfigError, KeyFileError) as exc:
         click.echo(f"dropcopy: {exc}", err=True)
         ctx.exit(EXIT_CONFIG)
@@ -101,6 +118,25 @@ def run(config_path: Path, as_json: bool) -> None:
             client.stop()
             publisher.close()
     ctx.exit(code)
+
+
+def with_sinks(config: ClientConfig, urls: tuple[str, ...], names: tuple[str, ...]) -> ClientConfig:
+    """``config`` with the ``--sink`` URLs added to its ``[[sink]]`` tables (names checked for clashes)."""
+    if len(names) > len(urls):
+        raise ConfigError(f"--sink-name given {len(names)} times for {len(urls)} --sink URL(s)")
+    extra = [
+        sink_from_url(url, name=names[i] if i < len(names) else None, where=f"--sink #{i + 1}")
+        for i, url in enumerate(urls)
+    ]
+    taken = {s.name for s in config.sinks}
+    for sink in extra:
+        if sink.name in taken:
+            raise ConfigError(
+                f"two sinks are named {sink.name!r} (a sink's name names its cursor): give this --sink its own "
+                f"name with --sink-name NAME"
+            )
+        taken.add(sink.name)
+    return attrs.evolve(config, sinks=(*config.sinks, *extra)) if extra else config
 
 
 def _no_progress(sessions: list[SessionStatus]) -> str | None:
