@@ -14,7 +14,15 @@ from dropcopy_client._enums import (
     Side,
     TimeInForce,
 )
-from dropcopy_client._events import HandlerFailed, KeyExpiryWarning, LogonRejected, SessionEvent, SessionState
+from dropcopy_client._events import (
+    HandlerFailed,
+    KeyExpiryWarning,
+    KeyReloadFailed,
+    KeyRotated,
+    LogonRejected,
+    SessionEvent,
+    SessionState,
+)
 from dropcopy_client._health import SessionStatus
 from dropcopy_client._messages import (
     AffectedOrder,
@@ -52,6 +60,7 @@ from dropcopy_client.errors import (
     DropCopyError,
     KeyExpiredError,
     KeyFileError,
+    KeyStoreError,
     LogonRejectedError,
     SessionError,
 )
@@ -78,6 +87,9 @@ __all__ = [
     "KeyExpiredError",
     "KeyExpiryWarning",
     "KeyFileError",
+    "KeyReloadFailed",
+    "KeyRotated",
+    "KeyStoreError",
     "LogonRejected",
     "LogonRejectedError",
     "MessageError",
