@@ -334,3 +334,14 @@ def test_client_starts_from_a_key_store(tmp_path: Path) -> None:
     assert client._specs["X12004N:G"].key.access_key_id == KEY2.access_key_id
     with pytest.raises(KeyStoreError, match="wrong passphrase"):
         DropCopyClient(config, today=TODAY, env={"DROPCOPY_KEY_PASSPHRASE": "not it at all"}, journal=False)
+
+
+def test_cli_lines_for_the_new_events() -> None:
+    from dropcopy_client.cli._format import describe, event_json
+
+    at = datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC)
+    rotated = KeyRotated("g", "X12004N:G", "OLDKEY", "NEWKEY", at)
+    assert describe(rotated) == "X12004N:G next logon signs with key NEWKEY (was OLDKEY)"
+    failed = KeyReloadFailed("/k.txt", "/k.txt, line 2: bad", at)
+    assert describe(failed) == "keys not reloaded, previous keys still in use: /k.txt, line 2: bad"
+    assert '"type":"KeyRotated"' in event_json(rotated) and '"old_key_id":"OLDKEY"' in event_json(rotated)
