@@ -96,7 +96,7 @@ def write_private(path: str | os.PathLike[str], data: bytes, *, prefix: str = ".
     fd, temporary = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
-            if hasattr(os, "fchmod"):  # mkstemp already made it 0600; this survives an odd umask-less system
+            if hasattr(os, "fchmod"):  # mkstemp creates it 0600; say so explicitly, whatever the platform did
                 os.fchmod(handle.fileno(), 0o600)
             handle.write(data)
             handle.flush()
