@@ -438,7 +438,16 @@ def _write_verified(
     check = _parse_content(name, _decrypt(name, data, _parse_header(name, data), key))
     if [_key_record(k) for k in check] != [_key_record(k) for k in keys]:
         raise AssertionError(f"{name}: the key store did not read back as written")
-    write_private(name, data, prefix=".keystore-")
+    problem = ""
+    try:
+        write_private(name, data, prefix=".keystore-")
+    except OSError as exc:
+        problem = exc.strerror or type(exc).__name__
+    if problem:
+        _fail(
+            name,
+            f"cannot write the key store ({problem}); check that its directory exists and you may write there",
+        )
     return StoreReader._unlocked(key, header).read(name).keys  # and read the file itself, as the client will
 
 

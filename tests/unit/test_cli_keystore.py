@@ -152,6 +152,14 @@ def test_clashing_key_is_refused(tmp_path: Path) -> None:
     assert_silent_about(result, a, clash)
 
 
+def test_store_in_a_missing_directory_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    plain = download(tmp_path / "a.txt", key())
+    result = invoke("import", str(plain), "--store", str(tmp_path / "nodir" / "s.dcks"), "--remove-source")
+    assert result.exit_code == 2 and "cannot write the key store (No such file or directory)" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert plain.exists()
+
+
 def test_malformed_key_file_is_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_text("Session ID\nX12\n")
