@@ -56,9 +56,9 @@ from dropcopy_client._messages import ExecutionReport, Fill, MessageError, Order
 from dropcopy_client._recovery import Ledger, State, UnrecoverableGap
 from dropcopy_client._spec import CME, SessionSpec
 from dropcopy_client._week import WeeklySchedule
-from dropcopy_client.auth import ApiKey, keys_from_env, load_key_file, select_key
+from dropcopy_client.auth import ApiKey, KeySource, select_key
 from dropcopy_client.config import ClientConfig, GroupConfig, load_config
-from dropcopy_client.errors import ConfigError, DataDirInUse, KeyFileError, LogonRejectedError, SessionError
+from dropcopy_client.errors import ConfigError, DataDirInUse, LogonRejectedError, SessionError
 from dropcopy_client.positions import Position, PositionBook
 from dropcopy_client.positions._replay import apply_journal
 from dropcopy_client.positions._touched import touched_positions
@@ -177,16 +177,8 @@ class DropCopyClient:
 
     @staticmethod
     def _group_keys(group: GroupConfig, env: dict[str, str] | None) -> tuple[ApiKey, ...]:
-        if group.key_env:
-            key = keys_from_env(env)
-            if key is None:
-                raise KeyFileError(
-                    f"group {group.name!r}: key_env = true but DROPCOPY_ACCESS_KEY_ID and DROPCOPY_SECRET_KEY "
-                    "are not set"
-                )
-            return (key,)
-        assert group.key_file is not None
-        return load_key_file(group.key_file).keys
+        # key_file, key_store (passphrase from DROPCOPY_KEY_PASSPHRASE in env) or key_env
+        return KeySource.from_group(group, env=env).load()
 
     @property
     def sessions(self) -> tuple[str, ...]:

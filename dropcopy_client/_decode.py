@@ -694,7 +694,15 @@ def _ordered(
             raise _Fail(
                 f"{where}: {spec.tag} {spec.fix_name} has a bad value {text[:40]!r}: expected an integer"
             ) from None
-        entries, i = _read_group(pairs, i, group, where)
+        first_tag = pairs[i][0] if i < len(pairs) else ""
+        entries, i, stray = _read_group(pairs, i, group, where)
+        if (
+            stray
+        ):  # FIX: every entry begins with the delimiter; re-encoded, these would merge with the one before
+            numbers = ", ".join(str(n) for n in stray)
+            warnings.append(
+                f"{spec.tag} {spec.fix_name} entry {numbers} does not start with {first_tag}, the group's first field"
+            )
         if spec.name in groups:
             warnings.append(f"{spec.tag} {spec.fix_name} repeated; the first group is used")
             continue
@@ -704,25 +712,30 @@ def _ordered(
     return values, groups, warnings
 
 
-def _read_group(pairs: list[tuple[str, str]], i: int, group: _GroupSpec, where: str) -> tuple[list[Any], int]:
+def _read_group(
+    pairs: list[tuple[str, str]], i: int, group: _GroupSpec, where: str
+) -> tuple[list[Any], int, list[int]]:
     """Entries from ``pairs[i:]`` while tags belong to the group; an entry restarts at its first tag or a
-    repeated one."""
+    repeated one. Also the 1-based numbers of entries that restarted at a repeated tag other than the first."""
     entries: list[Any] = []
     current: list[tuple[str, str]] = []
     seen: set[str] = set()
+    stray: list[int] = []
     delimiter = None
     while i < len(pairs) and pairs[i][0] in group.member_keys:
         key = pairs[i][0]
         if current and (key == delimiter or key in seen):
             entries.append(_entry(current, group.table, where))
             current, seen = [], set()
+            if key != delimiter:
+                stray.append(len(entries) + 1)
         delimiter = delimiter or key
         current.append(pairs[i])
         seen.add(key)
         i += 1
     if current:
         entries.append(_entry(current, group.table, where))
-    return entries, i
+    return entries, i, stray
 
 
 def _entry(fields: list[tuple[str, str]], table: _Table, where: str) -> Any:
@@ -772,11 +785,21 @@ def _encode_fields(obj: Any, table: _Table) -> Iterable[tuple[int, str]]:
             entry_table = table.groups[spec.key].table
             untyped = spec.wire.extra_tags
             for entry in value:
-                yield from _encode_fields(entry, entry_table)
-                yield from ((tag, text) for tag, text in entry.raw if tag in untyped)
+                yield from _entry_fields(entry, entry_table, untyped)
             continue
         ns = getattr(obj, spec.ns_name) if spec.ns_name is not None else None
         yield spec.tag, _format(spec.wire, value, ns)
+
+
+def _entry_fields(entry: Any, table: _Table, untyped: frozenset[int]) -> list[tuple[int, str]]:
+    """One group entry's fields: in the order they were received (``raw``) when it was decoded, so its first
+    field -- FIX's delimiter, which decides where entries start -- is the one it arrived with; typed fields
+    not received (an entry built or changed in Python) follow in model order."""
+    fields = [*_encode_fields(entry, table), *((tag, text) for tag, text in entry.raw if tag in untyped)]
+    position: dict[int, int] = {}
+    for index, (tag, _) in enumerate(entry.raw):
+        position.setdefault(tag, index)
+    return sorted(fields, key=lambda field: position.get(field[0], len(position)))
 
 
 def _format(wire: Any, value: Any, ns: int | None) -> str:
@@ -803,7 +826,9 @@ def _format_timestamp(value: dt.datetime, ns: int | None) -> str:
         value = value.astimezone(_UTC)
         ns = (value.replace(tzinfo=None) - _EPOCH.replace(tzinfo=None)) // dt.timedelta(microseconds=1) * 1000
     seconds, frac = divmod(ns, 1_000_000_000)
-    base = (_EPOCH + dt.timedelta(seconds=seconds)).strftime("%Y%m%d-%H:%M:%S")
+    t = _EPOCH + dt.timedelta(seconds=seconds)
+    # not strftime("%Y"): glibc writes year 224 as "224", which no UTCTimestamp parser reads back
+    base = f"{t.year:04d}{t.month:02d}{t.day:02d}-{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
     if frac % 1_000_000 == 0:
         return f"{base}.{frac // 1_000_000:03d}"
     if frac % 1000 == 0:

@@ -108,3 +108,28 @@ class EngineRestarted:
     exit_code: int | None
     at: dt.datetime
     restarts: int
+
+
+@attrs.frozen
+class KeyRotated:
+    """The next logon of a session signs with another key than its last one: the key file or store changed on
+    disk (CME's mid-week key rotation). Key ids only, never a secret."""
+
+    group: str
+    session: str
+    old_key_id: str
+    new_key_id: str
+    at: dt.datetime
+
+
+@attrs.frozen
+class KeyReloadFailed:
+    """The key file or store changed on disk but could not be read: the previous keys stay in use.
+
+    ``source`` is the file's path; ``reason`` the error (it names the file and what to do, never a secret).
+    Reported once per change of the file: the same broken file is not reported at every logon.
+    """
+
+    source: str
+    reason: str
+    at: dt.datetime

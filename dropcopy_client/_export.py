@@ -78,7 +78,8 @@ def export_journal(
         raise ExportError(
             f"sink {sink.name!r} already holds journal ids up to {own} and keeps its own cursor: an export "
             f"starting later would leave a hole its live client then skips. Export this range under another "
-            f"sink name, or without a start (after_id/since; --after-id/--from on the command line): it then continues from {own}"
+            f"sink name, or without a start (after_id/since; --after-id/--from on the command line): it then "
+            f"continues from {own}"
         )
     start = own if own is not None else (after_id or 0)
     journal = Journal.open_readonly(path)

@@ -1,7 +1,7 @@
 """Configuration: attrs objects, loadable from TOML, validated at load with errors that name file, key and value.
 
-Secrets never live here: a group names a CME key file, or says ``key_env = true`` to read the
-``DROPCOPY_ACCESS_KEY_ID`` / ``DROPCOPY_SECRET_KEY`` environment variables.
+Secrets never live here: a group names a CME key file, an encrypted key store (``dropcopy keys import``), or
+says ``key_env = true`` to read the ``DROPCOPY_ACCESS_KEY_ID`` / ``DROPCOPY_SECRET_KEY`` environment variables.
 
 Example::
 
@@ -115,6 +115,8 @@ class GroupConfig:
     key_file: Path | None = None
     key_env: bool = False
     environment: str | None = None
+    #: an encrypted key store written by ``dropcopy keys import`` (passphrase: ``DROPCOPY_KEY_PASSPHRASE``)
+    key_store: Path | None = None
 
 
 SINK_STARTS = ("beginning", "now")
@@ -261,7 +263,7 @@ _CLIENT_KEYS = {
     "logon_timeout",
     "weekly_reset",
 }
-_GROUP_KEYS = {"name", "key_file", "key_env", "environment", "operator", "target"}
+_GROUP_KEYS = {"name", "key_file", "key_store", "key_env", "environment", "operator", "target"}
 _TARGET_KEYS = {"kind", "sender_comp_id", "primary", "backup", "segments"}
 _SINK_KEYS = {"url", "name", "table", "start", "on_error"}
 
@@ -386,26 +388,40 @@ def _group(raw: Any, index: int, source: str, base: Path) -> GroupConfig:
         raise ConfigError(
             f"{where} key_file = {key_file!r}: must be the path of a CME key file (or use key_env = true)"
         )
-    if key_file is None and not key_env:
-        raise ConfigError(f'{where}: set key_file = "path" or key_env = true (DROPCOPY_* variables)')
-    if key_file is not None and key_env:
-        raise ConfigError(f"{where}: key_file and key_env are exclusive; choose one")
+    key_store = raw.get("key_store")
+    if key_store is not None and (not isinstance(key_store, str) or not key_store.strip()):
+        raise ConfigError(
+            f"{where} key_store = {key_store!r}: must be the path of a key store written by "
+            "`dropcopy keys import FILE --store PATH`"
+        )
+    given = {"key_file": key_file is not None, "key_store": key_store is not None, "key_env": key_env}
+    chosen = [name for name, present in given.items() if present]
+    if not chosen:
+        raise ConfigError(
+            f'{where}: set key_file = "path", key_store = "path" or key_env = true (DROPCOPY_* variables)'
+        )
+    if len(chosen) > 1:
+        raise ConfigError(f"{where}: {' and '.join(chosen)} are exclusive; choose one")
     targets_raw = raw.get("target", [])
     if not isinstance(targets_raw, list) or not targets_raw:
         raise ConfigError(f"{where}: at least one [[group.target]] is required")
     targets = tuple(_target(t, i, where) for i, t in enumerate(targets_raw))
-    path = None
-    if key_file is not None:
-        path = Path(str(key_file))
-        path = path if path.is_absolute() else base / path
     return GroupConfig(
         name=name,
         operator=operator,
         targets=targets,
-        key_file=path,
+        key_file=_path(key_file, base),
         key_env=key_env,
         environment=str(environment).lower() if environment is not None else None,
+        key_store=_path(key_store, base),
     )
+
+
+def _path(value: str | None, base: Path) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value)
+    return path if path.is_absolute() else base / path
 
 
 def _target(raw: Any, index: int, group_where: str) -> TargetConfig:

@@ -5,7 +5,8 @@
     DropCopyError
     ├── ConfigError(ValueError)          a configuration file or value is wrong: names file, key and value
     ├── KeyFileError(ValueError)         a CME key file is malformed or has no usable key: names file, line, column
-    │   └── KeyExpiredError              the only key for a session has expired: names session, key id, date
+    │   ├── KeyExpiredError              the only key for a session has expired: names session, key id, date
+    │   └── KeyStoreError                a key store cannot be opened: wrong passphrase, modified, not a store
     ├── LogonRejectedError               CME (or the simulator) refused the logon: .session, .text (tag 58)
     ├── DataDirInUse                     another client holds the data_dir: .path, .holder (its pid)
     ├── SessionError                     a session-level failure: .session
@@ -35,6 +36,14 @@ class KeyFileError(DropCopyError, ValueError):
 
 class KeyExpiredError(KeyFileError):
     """Every key for the session has expired; the session is refused before any connection."""
+
+
+class KeyStoreError(KeyFileError):
+    """An encrypted key store cannot be opened or written: names the file and what to do, never a secret.
+
+    A wrong passphrase and a modified store cannot be told apart (both fail the authentication tag), so one
+    message covers both.
+    """
 
 
 class LogonRejectedError(DropCopyError):

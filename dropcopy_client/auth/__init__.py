@@ -1,4 +1,5 @@
-"""CME secure logon: key files, key selection and expiry, the canonical logon string and its signature."""
+"""CME secure logon: key files, encrypted key stores, key sources and reloading, key selection and expiry,
+the canonical logon string and its signature."""
 
 from dropcopy_client.auth._keyfile import (
     ENV_ACCESS_KEY_ID,
@@ -12,6 +13,7 @@ from dropcopy_client.auth._keyfile import (
     keys_from_env,
     load_key_file,
     parse_key_file,
+    parse_key_file_bytes,
     select_key,
     write_key_file,
 )
@@ -23,25 +25,56 @@ from dropcopy_client.auth._signing import (
     decode_secret,
     sign,
 )
+from dropcopy_client.auth._source import KeyReload, KeySource, LogonKey
+from dropcopy_client.auth._store import (
+    DEFAULT_KDF,
+    ENV_PASSPHRASE,
+    MIN_PASSPHRASE_LENGTH,
+    STORE_MAGIC,
+    KdfParams,
+    StoreReader,
+    StoreUpdate,
+    add_to_key_store,
+    is_key_store,
+    passphrase_problem,
+    read_key_store,
+    write_key_store,
+)
 
 __all__ = [
     "CANONICAL_TAGS",
+    "DEFAULT_KDF",
     "ENV_ACCESS_KEY_ID",
+    "ENV_PASSPHRASE",
     "ENV_SECRET_KEY",
     "EXPIRY_WARNING_DAYS",
+    "MIN_PASSPHRASE_LENGTH",
     "SIGNATURE_METHOD",
+    "STORE_MAGIC",
     "ApiKey",
+    "KdfParams",
     "KeyFile",
+    "KeyReload",
     "KeySelection",
+    "KeySource",
+    "LogonKey",
     "SecretKey",
     "SigningError",
+    "StoreReader",
+    "StoreUpdate",
+    "add_to_key_store",
     "canonical_logon",
     "decode_secret",
     "generate_key",
+    "is_key_store",
     "keys_from_env",
     "load_key_file",
     "parse_key_file",
+    "parse_key_file_bytes",
+    "passphrase_problem",
+    "read_key_store",
     "select_key",
     "sign",
     "write_key_file",
+    "write_key_store",
 ]

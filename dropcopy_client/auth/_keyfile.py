@@ -21,12 +21,12 @@ import os
 import re
 import secrets
 import string
-import tempfile
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, NoReturn, final
 
 import attrs
 
+from dropcopy_client._fsperm import write_private
 from dropcopy_client.auth._signing import SigningError, decode_secret
 from dropcopy_client.errors import ConfigError, KeyExpiredError, KeyFileError
 
@@ -347,6 +347,11 @@ def load_key_file(path: str | os.PathLike[str]) -> KeyFile:
         raise KeyFileError(
             f"{name}: cannot read the key file ({reason}); check the path and that you may read it"
         ) from None
+    return parse_key_file_bytes(data, name)
+
+
+def parse_key_file_bytes(data: bytes, path: str = "<bytes>") -> KeyFile:
+    """:func:`parse_key_file` for the raw bytes of a key file (BOM and UTF-8 handled as in :func:`load_key_file`)."""
     data = data.removeprefix(b"\xef\xbb\xbf")  # UTF-8 BOM
     bad_offset = -1
     try:
@@ -357,8 +362,8 @@ def load_key_file(path: str | os.PathLike[str]) -> KeyFile:
     if bad_offset >= 0:
         lineno = data.count(b"\n", 0, bad_offset) + 1
         before = data[data.rfind(b"\n", 0, bad_offset) + 1 : bad_offset]
-        _fail(name, lineno, len(before.decode("utf-8")) + 1, "the key file is not UTF-8 text")
-    return parse_key_file(text, name)
+        _fail(path, lineno, len(before.decode("utf-8")) + 1, "the key file is not UTF-8 text")
+    return parse_key_file(text, path)
 
 
 def keys_from_env(env: Mapping[str, str] | None = None) -> ApiKey | None:
@@ -561,8 +566,8 @@ def write_key_file(
 ) -> None:
     """Write ``keys`` in the fixed-width layout CME Customer Center produces, owner-readable only (0o600).
 
-    The file is written atomically (temporary file + rename) and checked to parse back before it replaces
-    ``path``. Meant for tests, the simulator and rehearsals; production key files come from CME.
+    The file is written atomically (temporary file + fsync + rename) and checked to parse back before it
+    replaces ``path``. Meant for tests, the simulator and rehearsals; production key files come from CME.
     """
     key_list = list(keys)
     if not key_list:
@@ -570,16 +575,4 @@ def write_key_file(
     text = _render(key_list, include_environment)
     name = os.fspath(path)
     parse_key_file(text, name)  # never write a file this module would refuse to read
-    directory = os.path.dirname(os.path.abspath(name))
-    fd, temporary = tempfile.mkstemp(prefix=".keys-", suffix=".tmp", dir=directory)  # created 0o600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, name)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    write_private(name, text.encode("utf-8"), prefix=".keys-")

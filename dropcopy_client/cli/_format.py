@@ -49,7 +49,14 @@ def event_json(event: object) -> str:
 
 def describe(event: object) -> str:
     """One human-readable line per event (business events by sequence number, session events by state)."""
-    from dropcopy_client._events import HandlerFailed, KeyExpiryWarning, LogonRejected, SessionEvent
+    from dropcopy_client._events import (
+        HandlerFailed,
+        KeyExpiryWarning,
+        KeyReloadFailed,
+        KeyRotated,
+        LogonRejected,
+        SessionEvent,
+    )
     from dropcopy_client._messages import ExecutionReport, MessageError
     from dropcopy_client.positions import Position
 
@@ -78,6 +85,10 @@ def describe(event: object) -> str:
         return (
             f"{event.session} key {event.access_key_id} expires {event.expires} ({event.days_left} days left)"
         )
+    if isinstance(event, KeyRotated):
+        return f"{event.session} next logon signs with key {event.new_key_id} (was {event.old_key_id})"
+    if isinstance(event, KeyReloadFailed):
+        return f"keys not reloaded, previous keys still in use: {event.reason}"
     if isinstance(event, HandlerFailed):
         return f"handler {event.handler} failed on {event.event_type}: {event.error}"
     if isinstance(event, Position):

@@ -383,6 +383,44 @@ def test_key_file_must_be_a_non_empty_string(tmp_path: Path, value: str, shown: 
     )
 
 
+def test_key_store_is_a_path_relative_to_the_config(tmp_path: Path) -> None:
+    path = variant(tmp_path, 'key_file = "keys/dropcopy-keys.txt"', 'key_store = "keys/dropcopy.dcks"')
+    group = load_config(path).groups[0]
+    assert (group.key_store, group.key_file, group.key_env) == (
+        tmp_path / "keys" / "dropcopy.dcks",
+        None,
+        False,
+    )
+    path = variant(tmp_path, 'key_file = "keys/dropcopy-keys.txt"', 'key_store = "/etc/dropcopy/keys.dcks"')
+    assert load_config(path).groups[0].key_store == Path("/etc/dropcopy/keys.dcks")
+
+
+@pytest.mark.parametrize(
+    ("new", "named"),
+    [
+        ('key_file = "k.txt"\nkey_store = "k.dcks"', "key_file and key_store are exclusive"),
+        ('key_store = "k.dcks"\nkey_env = true', "key_store and key_env are exclusive"),
+        ('key_file = "k.txt"\nkey_store = "k.dcks"\nkey_env = true', "key_file and key_store and key_env"),
+    ],
+)
+def test_key_store_is_exclusive_with_key_file_and_key_env(tmp_path: Path, new: str, named: str) -> None:
+    path = variant(tmp_path, 'key_file = "keys/dropcopy-keys.txt"', new)
+    assert_names(error_of(path), str(path), "group 'clearing'", named, "choose one")
+
+
+def test_missing_key_source_names_all_three(tmp_path: Path) -> None:
+    path = variant(tmp_path, 'key_file = "keys/dropcopy-keys.txt"', "")
+    assert_names(error_of(path), str(path), "group 'clearing'", "key_file", "key_store", "key_env")
+
+
+@pytest.mark.parametrize(("value", "shown"), [("true", "True"), ("5", "5"), ('""', "''")])
+def test_key_store_must_be_a_non_empty_string(tmp_path: Path, value: str, shown: str) -> None:
+    path = variant(tmp_path, 'key_file = "keys/dropcopy-keys.txt"', f"key_store = {value}")
+    assert_names(
+        error_of(path), str(path), "group 'clearing'", f"key_store = {shown}", "dropcopy keys import"
+    )
+
+
 @pytest.mark.parametrize("value", ['"prod"', '"test"', '""', "1"])
 def test_bad_environment(tmp_path: Path, value: str) -> None:
     path = variant(tmp_path, 'environment = "production"', f"environment = {value}")
