@@ -28,6 +28,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+import attrs
+
 from dropcopy_client._delivery import (
     ConsumerStatus,
     DeliveryHub,
@@ -45,10 +47,13 @@ from dropcopy_client._events import (
     HandlerFailed,
     JournalFailed,
     KeyExpiryWarning,
+    KeyReloadFailed,
+    KeyRotated,
     LogonRejected,
     SessionEvent,
     SessionState,
 )
+from dropcopy_client._fsperm import permission_warnings
 from dropcopy_client._health import SessionHealth, SessionStatus
 from dropcopy_client._ingest import Ingest, SessionRuntime
 from dropcopy_client._journal import Journal
@@ -56,9 +61,16 @@ from dropcopy_client._messages import ExecutionReport, Fill, MessageError, Order
 from dropcopy_client._recovery import Ledger, State, UnrecoverableGap
 from dropcopy_client._spec import CME, SessionSpec
 from dropcopy_client._week import WeeklySchedule
-from dropcopy_client.auth import ApiKey, KeySource, select_key
-from dropcopy_client.config import ClientConfig, GroupConfig, load_config
-from dropcopy_client.errors import ConfigError, DataDirInUse, LogonRejectedError, SessionError
+from dropcopy_client.auth import KeySource, select_key
+from dropcopy_client.config import ClientConfig, load_config
+from dropcopy_client.errors import (
+    ConfigError,
+    DataDirInUse,
+    KeyExpiredError,
+    KeyFileError,
+    LogonRejectedError,
+    SessionError,
+)
 from dropcopy_client.positions import Position, PositionBook
 from dropcopy_client.positions._replay import apply_journal
 from dropcopy_client.positions._touched import touched_positions
@@ -91,6 +103,7 @@ class DropCopyClient:
         cli_hints: bool = False,
         engine_options: dict[str, Any] | None = None,
         gc_freeze_every: int = 50_000,
+        key_check_interval: float = 2.0,
     ) -> None:
         self.config = config
         #: after this many journaled messages the writer moves every object alive into the collector's
@@ -129,6 +142,11 @@ class DropCopyClient:
         self._stopping = False
         self._restarts = 0
         self._next_boundary: dt.datetime | None = None
+        #: seconds between checks of the key files and stores for a rotated key (0: never; see check_keys)
+        self.key_check_interval = key_check_interval
+        self._keys_checked_on = today or dt.datetime.now(dt.UTC).date()
+        self._keys_stop = threading.Event()
+        self._key_watcher: threading.Thread | None = None
         for sink in config.sinks:
             self.add_sink(sink.open, name=sink.name, start=sink.start, on_error=sink.on_error)
 
@@ -144,8 +162,11 @@ class DropCopyClient:
         """Pick a key for every session now: an expired or missing key fails before any connection."""
         self._key_warnings: list[KeyExpiryWarning] = []
         specs: dict[str, SessionSpec] = {}
+        self._key_sources: dict[str, KeySource] = {}
         for group in config.groups:
-            keys = self._group_keys(group, env)
+            source = KeySource.from_group(group, env=env)
+            keys = source.load()  # key_file, key_store (passphrase: DROPCOPY_KEY_PASSPHRASE) or key_env
+            self._key_sources[group.name] = source
             for target in group.targets:
                 selection = select_key(keys, target.sender_comp_id, group.environment, today=today)
                 for segment, endpoints in target.segments.items():
@@ -175,10 +196,69 @@ class DropCopyClient:
             raise ConfigError(f"{config.source}: no sessions configured")
         return specs
 
-    @staticmethod
-    def _group_keys(group: GroupConfig, env: dict[str, str] | None) -> tuple[ApiKey, ...]:
-        # key_file, key_store (passphrase from DROPCOPY_KEY_PASSPHRASE in env) or key_env
-        return KeySource.from_group(group, env=env).load()
+    # ------------------------------------------------------------------------------------------ key rotation
+    def check_keys(self, *, today: dt.date | None = None) -> list[object]:
+        """Read every group's key file or store again if it changed on disk (CME's mid-week rotation: download
+        the new key into the same file), and point each session's *next* logon at the key it should sign
+        with now. The running logons are not touched: CME checks the key at logon only.
+
+        Runs every ``key_check_interval`` seconds while the client runs; call it yourself for an immediate
+        check. Returns (and publishes) the ``KeyRotated`` / ``KeyReloadFailed`` events; never raises for a
+        bad file (the previous keys stay in use and ``KeyReloadFailed`` names the file).
+        """
+        events: list[object] = []
+        day = today or dt.datetime.now(dt.UTC).date()
+        new_day = day != self._keys_checked_on
+        self._keys_checked_on = day
+        groups = {g.name: g for g in self.config.groups}
+        for group_name, source in self._key_sources.items():
+            reload = source.reload_if_changed()
+            if reload is not None and not reload.ok:
+                failure = reload.failure_event()
+                log.warning("%s", reload.error)
+                if failure is not None:
+                    events.append(failure)
+                continue
+            if reload is None and not new_day:
+                continue  # nothing new, and no key can have expired since the last check
+            group = groups[group_name]
+            for name, spec in list(self._specs.items()):
+                if spec.group != group_name:
+                    continue
+                try:
+                    choice = source.next_logon_key(
+                        spec.sender_comp_id, spec.key, group.environment, today=day
+                    )
+                except (KeyFileError, KeyExpiredError) as exc:
+                    log.error("session %s: %s", name, exc)
+                    continue
+                if choice.kept_because is not None and reload is not None:
+                    log.warning("session %s: %s", name, choice.kept_because)
+                rotated = choice.event(group_name, name)
+                if rotated is None:
+                    continue
+                self._specs[name] = attrs.evolve(spec, key=choice.key)
+                engine = self._engine
+                if engine is not None:
+                    engine.set_key(name, choice.key.access_key_id, choice.key.secret.reveal())
+                log.info(
+                    "session %s: the next logon signs with key %s (was %s)",
+                    name,
+                    rotated.new_key_id,
+                    rotated.old_key_id,
+                )
+                events.append(rotated)
+        if self._hub is not None:
+            for event in events:
+                self._hub.publish_live(event)
+        return events
+
+    def _watch_keys(self) -> None:
+        while not self._keys_stop.wait(self.key_check_interval):
+            try:
+                self.check_keys()
+            except Exception:  # the watcher must outlive any surprise; the next tick tries again
+                log.exception("checking the key files failed")
 
     @property
     def sessions(self) -> tuple[str, ...]:
@@ -235,16 +315,22 @@ class DropCopyClient:
         return self.on(OrderMassActionReport)(fn)
 
     def on_error(self, fn: H) -> H:
-        """Undecodable messages, numbers declared lost, logon refusals, failing consumers, journal failures."""
-        return self.on(MessageError, UnrecoverableGap, LogonRejected, HandlerFailed, JournalFailed)(fn)
+        """Undecodable messages, numbers declared lost, logon refusals, failing consumers, journal failures and
+        key files that changed but cannot be read."""
+        return self.on(
+            MessageError, UnrecoverableGap, LogonRejected, HandlerFailed, JournalFailed, KeyReloadFailed
+        )(fn)
 
     def on_position(self, fn: H) -> H:
         """A position changed (after every fill, bust or correction that touched it; or its gap closed)."""
         return self.on(Position)(fn)
 
     def on_session(self, fn: H) -> H:
-        """Session state changes, key expiry warnings, logon refusals and engine restarts."""
-        return self.on(SessionEvent, KeyExpiryWarning, LogonRejected, EngineRestarted)(fn)
+        """Session state changes, key expiry warnings, key rotations and reload failures, logon refusals and
+        engine restarts."""
+        return self.on(
+            SessionEvent, KeyExpiryWarning, LogonRejected, EngineRestarted, KeyRotated, KeyReloadFailed
+        )(fn)
 
     def add_sink(
         self,
@@ -296,6 +382,8 @@ class DropCopyClient:
         self._stopping = False
         data_dir = Path(self.config.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for warning in permission_warnings(self.config):  # keys and journal readable by others: say so
+            log.warning("%s", warning)
         self._lock_data_dir(data_dir)
         try:
             self._start(data_dir)
@@ -342,6 +430,10 @@ class DropCopyClient:
         self._launch(starts)
         self._supervisor = threading.Thread(target=self._supervise, name="dropcopy-supervisor", daemon=True)
         self._supervisor.start()
+        if self.key_check_interval > 0 and self._key_watcher is None:
+            self._keys_stop.clear()
+            self._key_watcher = threading.Thread(target=self._watch_keys, name="dropcopy-keys", daemon=True)
+            self._key_watcher.start()
 
     def _open_ledger(
         self, journal: Journal, ledger: Ledger, data_dir: Path, now: dt.datetime
@@ -490,6 +582,10 @@ class DropCopyClient:
             self._release_lock()
             return
         self._stopping = True
+        self._keys_stop.set()
+        if self._key_watcher is not None:
+            self._key_watcher.join(5)
+            self._key_watcher = None
         drain = self.drain_timeout if timeout is None else timeout
         ingest = self._ingest
         if ingest is not None:
