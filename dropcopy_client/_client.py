@@ -197,14 +197,15 @@ class DropCopyClient:
         return specs
 
     # ------------------------------------------------------------------------------------------ key rotation
-    def check_keys(self, *, today: dt.date | None = None) -> list[object]:
+    def check_keys(self, *, today: dt.date | None = None, settle: bool = False) -> list[object]:
         """Read every group's key file or store again if it changed on disk (CME's mid-week rotation: download
         the new key into the same file), and point each session's *next* logon at the key it should sign
         with now. The running logons are not touched: CME checks the key at logon only.
 
         Runs every ``key_check_interval`` seconds while the client runs; call it yourself for an immediate
         check. Returns (and publishes) the ``KeyRotated`` / ``KeyReloadFailed`` events; never raises for a
-        bad file (the previous keys stay in use and ``KeyReloadFailed`` names the file).
+        bad file (the previous keys stay in use and ``KeyReloadFailed`` names the file). The watcher passes
+        ``settle=True``: a change is read once two checks in a row see the same file, never half-copied.
         """
         events: list[object] = []
         day = today or dt.datetime.now(dt.UTC).date()
@@ -212,7 +213,7 @@ class DropCopyClient:
         self._keys_checked_on = day
         groups = {g.name: g for g in self.config.groups}
         for group_name, source in self._key_sources.items():
-            reload = source.reload_if_changed()
+            reload = source.reload_if_changed(settle=settle)
             if reload is not None and not reload.ok:
                 failure = reload.failure_event()
                 log.warning("%s", reload.error)
@@ -256,7 +257,7 @@ class DropCopyClient:
     def _watch_keys(self) -> None:
         while not self._keys_stop.wait(self.key_check_interval):
             try:
-                self.check_keys()
+                self.check_keys(settle=True)
             except Exception:  # the watcher must outlive any surprise; the next tick tries again
                 log.exception("checking the key files failed")
 

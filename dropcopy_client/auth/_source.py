@@ -152,6 +152,8 @@ class KeySource:
         self._lock = threading.Lock()
         self._keys: tuple[ApiKey, ...] | None = None
         self._signature: _Signature | None = None
+        #: a change seen once, not yet read (``settle=True``): read when the next check sees it unchanged
+        self._unsettled: _Signature | None = None
 
     def __repr__(self) -> str:
         loaded = "not loaded" if self._keys is None else f"{len(self._keys)} keys"
@@ -256,8 +258,11 @@ class KeySource:
         except OSError:
             return _MISSING
 
-    def reload_if_changed(self, *, at: dt.datetime | None = None) -> KeyReload | None:
+    def reload_if_changed(self, *, at: dt.datetime | None = None, settle: bool = False) -> KeyReload | None:
         """Read the file again if it changed on disk since it was last read (or last failed to read).
+
+        ``settle=True`` (a periodic watcher) reads a change only once a second call sees the file unchanged
+        since the first: a file being copied in place (``cp``, an editor saving) is not read half-written.
 
         * ``None``: nothing new -- the file is unchanged, or changed without changing a key (``touch``,
           ``chmod``), or the source is the environment (which nothing outside the process changes).
@@ -276,7 +281,12 @@ class KeySource:
         with self._lock:
             now = self._current_signature()
             if now == self._signature:
+                self._unsettled = None
                 return None
+            if settle and now != self._unsettled:
+                self._unsettled = now  # changed since the last look: wait for it to stay put
+                return None
+            self._unsettled = None
             previous = self._keys
             assert previous is not None
             when = at or _utc_now()

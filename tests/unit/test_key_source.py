@@ -127,6 +127,22 @@ def test_unchanged_or_touched_file_reloads_nothing(tmp_path: Path) -> None:
     assert source.reload_if_changed() is None
 
 
+def test_settle_reads_a_change_only_once_the_file_stayed_put(tmp_path: Path) -> None:
+    path = tmp_path / "keys.txt"
+    write_key_file(path, [KEY1])
+    source = KeySource.file(path)
+    source.load()
+    path.write_text("Session ID,Access", encoding="utf-8")  # a copy in progress, caught half-way
+    bump(path)
+    assert source.reload_if_changed(settle=True) is None  # seen once: not read yet
+    write_key_file(path, [KEY1, KEY2])  # the copy finishes before the next check
+    bump(path)
+    assert source.reload_if_changed(settle=True) is None  # changed again: wait once more
+    reload = source.reload_if_changed(settle=True)  # unchanged since the last look: read it
+    assert reload is not None and reload.ok and reload.added == (KEY2.access_key_id,)
+    assert source.reload_if_changed(settle=True) is None
+
+
 def test_reload_before_load_loads() -> None:
     source = KeySource.file(Path(__file__).parents[1] / "fixtures" / "keys" / "keys.txt")
     assert source.reload_if_changed() is None
@@ -330,10 +346,10 @@ def test_client_starts_from_a_key_store(tmp_path: Path) -> None:
         base=tmp_path,
     )
     assert config.groups[0].key_store == store
-    client = DropCopyClient(config, today=TODAY, env={"DROPCOPY_KEY_PASSPHRASE": PASS}, journal=False)
+    client = DropCopyClient(config, today=TODAY, env={"DROPCOPY_KEY_PASSPHRASE": PASS})
     assert client._specs["X12004N:G"].key.access_key_id == KEY2.access_key_id
     with pytest.raises(KeyStoreError, match="wrong passphrase"):
-        DropCopyClient(config, today=TODAY, env={"DROPCOPY_KEY_PASSPHRASE": "not it at all"}, journal=False)
+        DropCopyClient(config, today=TODAY, env={"DROPCOPY_KEY_PASSPHRASE": "not it at all"})
 
 
 def test_cli_lines_for_the_new_events() -> None:
