@@ -300,6 +300,9 @@ def _spec(s: dict[str, Any]) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    # everything QuickFIX writes (its store: sequence numbers and every message sent, logon included) and
+    # the logon-attempt log are the owner's alone, whatever the umask of whoever started the client
+    os.umask(0o077)
     sock = socket.socket(fileno=int(args[0]))
     # QuickFIX's ScreenLog writes to the process's standard output: point it at a pipe we read.
     read_fd, write_fd = os.pipe()

@@ -19,6 +19,7 @@ from typing import Any, Final
 import click
 
 from dropcopy_client._journal import JournalError
+from dropcopy_client.cli._exit import EXIT_CONFIG, EXIT_FAILED
 from dropcopy_client.cli._format import format_table, position_table, progress_bar
 from dropcopy_client.config import load_config
 from dropcopy_client.errors import ConfigError
@@ -34,8 +35,6 @@ from dropcopy_client.positions import (
 )
 from dropcopy_client.positions._book import POSITION_COLUMNS
 
-EXIT_FAILED: Final = 1
-EXIT_CONFIG: Final = 2
 JOURNAL_FILE: Final = "journal.sqlite"
 #: inputs longer than this get a progress bar on stderr
 PROGRESS_THRESHOLD: Final = 10_000

@@ -26,6 +26,7 @@ import click
 from dropcopy_client._client import DropCopyClient
 from dropcopy_client._delivery import ConsumerStatus
 from dropcopy_client._events import SessionEvent, SessionState
+from dropcopy_client._fsperm import permission_warnings
 from dropcopy_client._health import SessionStatus
 from dropcopy_client._spec import CME
 from dropcopy_client.cli._exit import (
@@ -79,7 +80,14 @@ _config_option = click.option(
     metavar="NAME",
     help="Names for the --sink URLs, in order (a sink's name names its cursor: keep it stable).",
 )
-def run(config_path: Path, as_json: bool, sink_urls: tuple[str, ...], sink_names: tuple[str, ...]) -> None:
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse to start (exit 2) when a key file, key store or the data_dir can be read by others.",
+)
+def run(
+    config_path: Path, as_json: bool, sink_urls: tuple[str, ...], sink_names: tuple[str, ...], strict: bool
+) -> None:
     """Log on every session of the configuration and print every event until Ctrl-C or SIGTERM.
 
     Stopping logs every session out and delivers what was already received before exiting with 0. A wrong
@@ -89,6 +97,9 @@ def run(config_path: Path, as_json: bool, sink_urls: tuple[str, ...], sink_names
     ctx = click.get_current_context()
     try:
         config = with_sinks(load_config(config_path), sink_urls, sink_names)
+        loose = permission_warnings(config) if strict else []
+        if loose:
+            raise ConfigError("; ".join(loose) + " (--strict refuses files that others can read)")
         client = DropCopyClient(config, cli_hints=True)
     except (ConfigError, KeyFileError) as exc:
         click.echo(f"dropcopy: {exc}", err=True)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from dropcopy_client import DropCopyClient, KeyReloadFailed, KeyRotated
+from dropcopy_client import DropCopyClient, Fill, KeyReloadFailed, KeyRotated
 from dropcopy_client._wire import parse_frame
 from dropcopy_client.auth import ApiKey, generate_key, write_key_file
 from dropcopy_client.testing import Simulator
@@ -80,3 +82,44 @@ def test_a_key_file_others_can_read_is_named_with_its_fix_at_start(
         client.start(wait=15)
     (warning,) = [r.getMessage() for r in caplog.records if "chmod" in r.getMessage()]
     assert str(key_file) in warning and "mode 0644" in warning and f"chmod 600 {key_file}" in warning
+
+
+def test_every_file_the_client_and_quickfix_write_is_the_owners_alone(
+    make_client: Callable[..., DropCopyClient], sim: Simulator, tmp_path: Path
+) -> None:
+    from dropcopy_client.testing import ScriptedSession
+
+    previous = os.umask(0o022)  # a usual umask: files would be world-readable by default
+    try:
+        client = make_client()
+        seen = Collector(client)
+        client.start(wait=15)
+        src = ScriptedSession()
+        sim.send_many(SESSION, [src.order().fill() for _ in range(5)])
+        assert len(seen.wait_count(Fill, 5)) == 5
+        client.stop()
+    finally:
+        os.umask(previous)
+    data = tmp_path / "data"
+    written = [p for p in data.rglob("*")]
+    assert any(p.name == "journal.sqlite" for p in written) and any(p.suffix == ".body" for p in written)
+    loose = [
+        f"{p} {stat.S_IMODE(p.stat().st_mode):04o}" for p in [data, *written] if p.stat().st_mode & 0o077
+    ]
+    assert loose == []
+
+
+def test_dropcopy_run_strict_refuses_readable_keys(tmp_path: Path, sim: Simulator, key_file: Path) -> None:
+    from click.testing import CliRunner
+
+    from dropcopy_client.cli import main
+    from dropcopy_client.testing import config_toml
+    from tests.integration.conftest import config_for
+
+    path = tmp_path / "dropcopy.toml"
+    path.write_text(config_toml(config_for(sim, key_file, tmp_path / "data")), encoding="utf-8")
+    key_file.chmod(0o640)
+    result = CliRunner().invoke(main, ["run", "--config", str(path), "--strict"])
+    assert result.exit_code == 2
+    assert f"chmod 600 {key_file}" in result.output and "--strict" in result.output
+    assert sim.received(SESSION, "A") == []  # refused before any connection
