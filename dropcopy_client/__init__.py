@@ -17,6 +17,7 @@ from dropcopy_client._enums import (
 )
 from dropcopy_client._events import (
     EngineRestarted,
+    FrameDropped,
     HandlerFailed,
     JournalFailed,
     KeyExpiryWarning,
@@ -100,6 +101,7 @@ __all__ = [
     "ExecType",
     "ExecutionReport",
     "Fill",
+    "FrameDropped",
     "GapDetected",
     "GapFilled",
     "GroupConfig",

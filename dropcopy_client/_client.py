@@ -44,6 +44,7 @@ from dropcopy_client._delivery._consumers import END, OnError, Puller, Start
 from dropcopy_client._engine import DEFAULT_REFUSAL_PATTERNS, EngineProcess
 from dropcopy_client._events import (
     EngineRestarted,
+    FrameDropped,
     HandlerFailed,
     JournalFailed,
     KeyExpiryWarning,
@@ -316,10 +317,16 @@ class DropCopyClient:
         return self.on(OrderMassActionReport)(fn)
 
     def on_error(self, fn: H) -> H:
-        """Undecodable messages, numbers declared lost, logon refusals, failing consumers, journal failures and
-        key files that changed but cannot be read."""
+        """Undecodable messages, frames QuickFIX dropped, numbers declared lost, logon refusals, failing
+        consumers, journal failures and key files that changed but cannot be read."""
         return self.on(
-            MessageError, UnrecoverableGap, LogonRejected, HandlerFailed, JournalFailed, KeyReloadFailed
+            MessageError,
+            UnrecoverableGap,
+            FrameDropped,
+            LogonRejected,
+            HandlerFailed,
+            JournalFailed,
+            KeyReloadFailed,
         )(fn)
 
     def on_position(self, fn: H) -> H:

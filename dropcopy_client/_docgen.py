@@ -59,6 +59,9 @@ _SESSION_EVENTS: tuple[type[Any], ...] = (
     _events.HandlerFailed,
     _events.JournalFailed,
     _events.EngineRestarted,
+    _events.FrameDropped,
+    _events.KeyRotated,
+    _events.KeyReloadFailed,
 )
 
 

@@ -133,3 +133,21 @@ class KeyReloadFailed:
     source: str
     reason: str
     at: dt.datetime
+
+
+@attrs.frozen
+class FrameDropped:
+    """Bytes arrived that QuickFIX could not parse as a FIX message, and it dropped them (``reason`` is its
+    own text, e.g. ``Invalid message: Expected BodyLength=12, Received BodyLength=495``).
+
+    Such bytes carry no trustworthy sequence number and none is consumed: if a real message was swallowed
+    with them, the next one shows the gap and it is asked for again (``GapDetected``). If the number the
+    session expected (``expected_seq``) keeps failing, it is struck and finally declared lost with the
+    frame's bytes (``UnrecoverableGap.raw``). QuickFIX discards the bytes before any callback, so this event
+    holds its reason, not the bytes. A live event: not journaled.
+    """
+
+    session: str
+    reason: str
+    expected_seq: int
+    at: dt.datetime

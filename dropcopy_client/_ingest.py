@@ -30,7 +30,7 @@ import attrs
 from dropcopy_client._decode import decode
 from dropcopy_client._delivery import DeliveryHub, JournalReader, StreamTail
 from dropcopy_client._engine import ADMIN, APP, GAPFILL, LOG, LOST, NOTICE, RESET, EngineProcess, Notice
-from dropcopy_client._events import JournalFailed, LogonRejected, SessionState
+from dropcopy_client._events import FrameDropped, JournalFailed, LogonRejected, SessionState
 from dropcopy_client._health import SessionHealth
 from dropcopy_client._journal import LOST as LOST_TYPE
 from dropcopy_client._journal import Journal, JournalEntry, JournalError, dedupe_key_for, lost_notice_raw
@@ -613,6 +613,9 @@ class Ingest:
             self._refresh_uncertainty(name)
         elif code in (Notice.HELD, Notice.RESUMED, Notice.RESYNC):
             log.info("session %s: %s %s", name, code, payload)
+        elif code == Notice.BAD_FRAME:
+            log.warning("session %s: dropped bytes QuickFIX cannot parse: %s", name, payload["text"])
+            self._emit(FrameDropped(name, payload["text"], int(payload["expected"]), at))
         elif code == Notice.STRIKE:
             log.warning(
                 "session %s: message %s failed again (%s of the limit): %s",

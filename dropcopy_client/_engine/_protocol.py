@@ -69,6 +69,7 @@ class Notice:
     BUFFER: Final = "buffer"  #: [{"bytes", "held"}] the hand-off buffer crossed a mark
     STRIKE: Final = "strike"  #: [{"seq", "strikes", "text"}] a number failed to arrive again
     ENGINE: Final = "engine"  #: [text] an engine event worth a log line
+    BAD_FRAME: Final = "bad-frame"  #: [{"text", "expected"}] QuickFIX dropped bytes it cannot parse
     EPOCH: Final = "epoch"  #: [{"why"}] the session's numbers restart at 1 from here (weekly reset)
     STOPPED: Final = "stopped"  #: [None] the engine process is about to exit
 

@@ -240,6 +240,7 @@ class EngineSession:
         elif text.startswith(_INVALID):
             session = self.session()
             expected = int(session.getExpectedTargetNum()) if session is not None else 0
+            self.notice(Notice.BAD_FRAME, {"text": text, "expected": expected})
             self._suspect(expected, f"QuickFIX cannot parse the frame: {text}")
         elif text.startswith(("Timed out", "Disconnecting", "Socket Error", "Message ")):
             self.notice(Notice.ENGINE, text)

@@ -50,7 +50,10 @@ def event_json(event: object) -> str:
 def describe(event: object) -> str:
     """One human-readable line per event (business events by sequence number, session events by state)."""
     from dropcopy_client._events import (
+        EngineRestarted,
+        FrameDropped,
         HandlerFailed,
+        JournalFailed,
         KeyExpiryWarning,
         KeyReloadFailed,
         KeyRotated,
@@ -58,6 +61,7 @@ def describe(event: object) -> str:
         SessionEvent,
     )
     from dropcopy_client._messages import ExecutionReport, MessageError
+    from dropcopy_client._recovery import GapDetected, GapFilled, UnrecoverableGap
     from dropcopy_client.positions import Position
 
     if isinstance(event, ExecutionReport):
@@ -91,6 +95,20 @@ def describe(event: object) -> str:
         return f"keys not reloaded, previous keys still in use: {event.reason}"
     if isinstance(event, HandlerFailed):
         return f"handler {event.handler} failed on {event.event_type}: {event.error}"
+    if isinstance(event, FrameDropped):
+        return f"{event.session} dropped bytes QuickFIX cannot parse (expecting #{event.expected_seq}): {event.reason}"
+    if isinstance(event, UnrecoverableGap):
+        return f"{event.session} #{event.begin}..{event.end} LOST: {event.reason}"
+    if isinstance(event, GapDetected):
+        return f"{event.session} gap #{event.begin}..{event.end}: asking CME again"
+    if isinstance(event, GapFilled):
+        return f"{event.session} gap #{event.begin}..{event.end} filled"
+    if isinstance(event, JournalFailed):
+        if event.recovered:
+            return f"journal {event.path} writable again: sessions resume"
+        return f"journal {event.path} cannot be written ({event.error}): sessions held"
+    if isinstance(event, EngineRestarted):
+        return f"engine process ended (exit code {event.exit_code}); restarted ({event.restarts})"
     if isinstance(event, Position):
         return ""
     delivery = getattr(event, "delivery", None)

@@ -243,9 +243,14 @@ class _Connection:
                     if item.delay > 0:
                         with self._cv:
                             self._cv.wait_for(lambda: self._dead, item.delay)
-                    self._sendall(item.data)
-                    log.debug("resend answer of %d messages written to %s", item.count, self.addr)
+                    # CME's request is over once its last message is on its way: clear the flag before that
+                    # message is written, or a client that asks again as soon as it has read the answer can
+                    # race this thread and be told a resend is "already being processed"
+                    last = item.data.rfind(b"8=FIX")
+                    self._sendall(item.data[: max(last, 0)])
                     self.resend_in_flight = False
+                    self._sendall(item.data[max(last, 0) :])
+                    log.debug("resend answer of %d messages written to %s", item.count, self.addr)
                 elif item is _CLOSE:
                     with contextlib.suppress(OSError):
                         self.sock.shutdown(socket.SHUT_WR)
