@@ -128,8 +128,11 @@ def event_to_dict(event: object, *, fix_message: bool = False) -> dict[str, Any]
 
 def fix_message_of(event: object) -> bytes | None:
     """The FIX message an event came from: a business event's inner message, a MessageError's whole (redacted)
-    outer message; None for anything else."""
-    message = getattr(event, "raw" if isinstance(event, MessageError) else "inner", None)
+    outer message, the frame an UnrecoverableGap gave up on (when one frame was the cause); else None."""
+    from dropcopy_client._recovery import UnrecoverableGap
+
+    whole = isinstance(event, MessageError | UnrecoverableGap)
+    message = getattr(event, "raw" if whole else "inner", None)
     return message if isinstance(message, bytes) and message else None
 
 

@@ -8,14 +8,15 @@ Tables (names configurable; layouts in docs/guides/sinks.md):
   scalar field of :class:`~dropcopy_client.ExecutionReport`, the delivery and source envelopes, and the inner
   FIX message as ``bytea``.
 * ``dropcopy_events``: every other durable event (order mass action reports, order cancel rejects, business
-  message rejects, unknown inner messages, ``MessageError``): envelope columns, the whole event as ``jsonb``
-  (``payload``, the form of :func:`~dropcopy_client._serialize.event_to_dict`) and the FIX message.
+  message rejects, unknown inner messages, ``MessageError``, and ``UnrecoverableGap``: numbers declared lost,
+  so a risk database sees them too): envelope columns, the whole event as ``jsonb`` (``payload``, the form of
+  :func:`~dropcopy_client._serialize.event_to_dict`) and the FIX message (a lost number's offending frame).
 * ``dropcopy_positions``: ``batch.positions`` upserted by (account, security_id, trade_date).
 * ``dropcopy_cursors``: ``(name, last_id, updated_at)``: the journal id of the last batch committed.
 * ``dropcopy_schema``: which of these tables this library created, and at which layout version.
 
-Events without an ``idempotency_key`` (notices such as ``UnrecoverableGap``) have no table: they are skipped
-and the cursor still moves past them. A batch at or below the stored cursor was committed already (the
+Objects without an ``idempotency_key`` (anything that is not a journaled event) have no table: they are
+skipped and the cursor still moves past them. A batch at or below the stored cursor was committed already (the
 acknowledgement of its commit was lost): it is not written again.
 """
 
@@ -188,7 +189,7 @@ def _event_columns() -> list[Column]:
     return [
         *_key_columns(),
         Column("group_name", "text", _maybe("delivery", "group")),
-        Column("session", "text", _maybe("delivery", "session")),
+        Column("session", "text", lambda e: _maybe("delivery", "session")(e) or getattr(e, "session", None)),
         Column("seq_num", "bigint", _maybe("delivery", "seq_num")),
         Column("poss_dup", "boolean", _maybe("delivery", "poss_dup")),
         Column("poss_resend", "boolean", _maybe("delivery", "poss_resend")),

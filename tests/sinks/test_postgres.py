@@ -261,17 +261,23 @@ def test_a_sinks_cursor_survives_a_new_connection(pg_schema: PgSchema) -> None:
         again.close()
 
 
-def test_notices_and_empty_batches_move_the_cursor_without_rows(pg_schema: PgSchema) -> None:
+def test_lost_numbers_are_rows_and_empty_batches_move_the_cursor(pg_schema: PgSchema) -> None:
     sink = sink_for(pg_schema)
     try:
-        gap = UnrecoverableGap("XYZDEFN:84", 3, 9, "older than 48 hours", START)
-        sink.write(Batch((gap, object()), first_id=1, last_id=2))
+        frame = b"8=FIX.4.2\x019=5\x0135=n\x0110=000\x01"
+        gap = UnrecoverableGap("XYZDEFN:84", 3, 9, "older than 48 hours", START, raw=frame, journal_id=1)
+        sink.write(Batch((gap, object()), first_id=1, last_id=2))  # not an event: skipped
         assert sink.cursor() == 2
         sink.write(Batch((), first_id=3, last_id=40))  # every event filtered out
         assert sink.cursor() == 40
     finally:
         sink.close()
-    assert count(pg_schema) == 0 and count(pg_schema, "dropcopy_events") == 0
+    assert count(pg_schema) == 0
+    ((key, session, payload, fix_message),) = pg_schema.query(
+        "SELECT idempotency_key, session, payload, fix_message FROM {s}.dropcopy_events"
+    )
+    assert (key, session, bytes(fix_message)) == ("J:1", "XYZDEFN:84", frame)  # type: ignore[arg-type]
+    assert payload["type"] == "UnrecoverableGap" and (payload["begin"], payload["end"]) == (3, 9)  # type: ignore[index]
 
 
 def test_an_event_without_a_journal_id_is_refused(pg_schema: PgSchema) -> None:

@@ -67,13 +67,13 @@ def test_round_trip_one_line_per_event_in_journal_order(tmp_path: Path) -> None:
 def test_files_by_trade_date_else_received_date_else_notice_time(tmp_path: Path) -> None:
     events = mixed_stream(start=dt.datetime(2026, 12, 1, 23, 59, 59, 999000, tzinfo=dt.UTC))
     gap = UnrecoverableGap(
-        "XYZDEFN:84", 5, 9, "older than 48 hours", dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
+        "XYZDEFN:84", 5, 9, "older than 48 hours", dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC), journal_id=8
     )
     days = {type(e).__name__ + str(getattr(e, "journal_id", "")): file_date(e) for e in [*events, gap]}
     assert days["OrderAck1"] == dt.date(2026, 12, 1)  # received 23:59:59.999 UTC on Dec 1
     assert days["OrderAck4"] == dt.date(2026, 12, 2)  # received 3 ms later: Dec 2
     assert days["Fill2"] == days["Fill3"] == days["Fill5"] == days["TradeBust6"] == dt.date(2026, 12, 2)
-    assert days["UnrecoverableGap"] == dt.date(2026, 11, 30)
+    assert days["UnrecoverableGap8"] == dt.date(2026, 11, 30)
     assert file_date(object()) == dt.datetime.now(dt.UTC).date()
     sink = JsonLinesSink(tmp_path)
     sink.write(Batch((*events, gap), first_id=1, last_id=8))
