@@ -247,7 +247,9 @@ def test_idle_heartbeat_test_request_then_close(clock: ManualClock) -> None:
             assert sorted(m.type for m in got) == ["0", "1"]
             assert next(m for m in got if m.type == "0").get(112) is None
             assert next(m for m in got if m.type == "1").get(112) == "TEST1"
-            assert client.expect_closed(timeout=4) == []  # unanswered: closed after one more interval
+            # unanswered: closed after one more interval; its own Heartbeat may come first when that interval's
+            # timer fires before the close (a loaded machine), but nothing else
+            assert [m.type for m in client.expect_closed(timeout=4)] in ([], ["0"])
             assert 1.5 < time.monotonic() - started < 4
         assert sim.wait_logged_off(SESSION, 2)
 
