@@ -41,6 +41,7 @@ from dropcopy_client._messages import (
     OrderCancelReject,
     OrderMassActionReport,
     UnknownMessage,
+    utc_from_ns,
 )
 from dropcopy_client._recovery import (
     DuplicateIgnored,
@@ -60,15 +61,12 @@ _MSG_TYPES: dict[type, str] = {
     OrderCancelReject: "9",
     BusinessMessageReject: "j",
 }
+#: records per journal transaction at most
+WRITE_BATCH = 512
 #: how often the engine may step over the same number before it is declared lost
 SKIP_LIMIT = 3
 #: clock difference with CME (Logout SendingTime vs our clock) worth saying in a logon refusal
 SKEW_WORTH_SAYING = 5.0
-
-
-def utc_from_ns(ns: int) -> dt.datetime:
-    seconds, rest = divmod(ns, 1_000_000_000)
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).replace(microsecond=rest // 1000)
 
 
 def journal_entry(name: str, ns: int, data: bytes, event: object) -> JournalEntry:
@@ -263,8 +261,11 @@ class Ingest:
         for frame in frames:
             if frame[0] == "batch":
                 records.extend(frame[1])
-        if records:
-            self.process(records)
+        # one transaction per WRITE_BATCH records: consumers at the live edge start on the first ones at once
+        # (latency), and a batch never outgrows the stream tail they read from (a consumer behind the tail
+        # decodes again from the journal)
+        for start in range(0, len(records), WRITE_BATCH):
+            self.process(records[start : start + WRITE_BATCH])
 
     def _idle(self) -> None:
         """No batch for a while: write cursors that moved, check the trading week."""

@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import attrs
 
@@ -98,9 +98,10 @@ def dedupe_key_for(
     return None
 
 
-@attrs.frozen
-class JournalEntry:
-    """One received business message, as the writer hands it to :meth:`Transaction.insert`."""
+class JournalEntry(NamedTuple):
+    """One received business message, as the writer hands it to :meth:`Transaction.insert`.
+
+    A named tuple: the writer builds one per message, and a tuple is the cheapest record Python has."""
 
     session: str  #: "SENDERCOMP:segment", e.g. "ABCDEFN:G"
     seq: int  #: outer MsgSeqNum (34)
@@ -117,9 +118,21 @@ class JournalEntry:
 
 
 @attrs.frozen
-class JournalRow(JournalEntry):
-    """A journaled message read back, with its place in the journal."""
+class JournalRow:
+    """A journaled message read back, with its place in the journal (the fields of :class:`JournalEntry`)."""
 
+    session: str
+    seq: int
+    received_ns: int
+    raw: bytes
+    msg_type: str
+    dedupe_key: str | None
+    exec_id: str | None = None
+    account: str | None = None
+    security_id: str | None = None
+    trade_date: str | None = None
+    poss_dup: bool = False
+    poss_resend: bool = False
     epoch: int = attrs.field(kw_only=True)  #: the session's epoch (sequence week) when it was recorded
     row_id: int = attrs.field(kw_only=True)  #: arrival order across all sessions: the journal id
 

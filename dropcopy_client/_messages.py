@@ -121,9 +121,16 @@ def _ns(tag: int) -> Any:
     return attrs.field(default=None, metadata={"ns_of": tag, "doc": f"{tag} as exact integer nanoseconds"})
 
 
-def _utc_from_ns(ns: int) -> dt.datetime:
-    seconds, rest = divmod(ns, 1_000_000_000)
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).replace(microsecond=rest // 1000)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def utc_from_ns(ns: int) -> dt.datetime:
+    """A UTC datetime (microseconds, truncated) from integer nanoseconds since the Unix epoch.
+
+    One ``timedelta`` and one addition: half the cost of ``fromtimestamp(...).replace(...)``, and it runs per
+    journaled message."""
+    return _EPOCH + _MICROSECOND * (ns // 1000)
 
 
 def _short_repr(self: Any) -> str:
@@ -370,7 +377,7 @@ class ExecutionReport(_Business):
     @property
     def request_time(self) -> dt.datetime | None:
         """5979 RequestTime as a datetime (microseconds; ``request_time_ns`` is exact)."""
-        return None if self.request_time_ns is None else _utc_from_ns(self.request_time_ns)
+        return None if self.request_time_ns is None else utc_from_ns(self.request_time_ns)
 
 
 @attrs.frozen(kw_only=True, slots=False, repr=False)

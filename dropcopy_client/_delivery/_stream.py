@@ -24,16 +24,12 @@ from typing import Any
 
 from dropcopy_client._decode import decode
 from dropcopy_client._journal import LOST, Journal, JournalRow
+from dropcopy_client._messages import utc_from_ns
 from dropcopy_client._recovery import UnrecoverableGap
 
 #: events kept in memory for consumers at the live edge: a decoded fill is ~7 kB of objects, so ~15 MB; a
 #: consumer further behind re-decodes from the journal (~5 µs an event with the compiled decoder)
 TAIL = 2048
-
-
-def utc_from_ns(ns: int) -> dt.datetime:
-    seconds, rest = divmod(ns, 1_000_000_000)
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).replace(microsecond=rest // 1000)
 
 
 class StreamTail:

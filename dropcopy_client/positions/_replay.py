@@ -22,6 +22,7 @@ from pathlib import Path
 
 from dropcopy_client._decode import decode
 from dropcopy_client._journal import Journal
+from dropcopy_client._messages import utc_from_ns
 from dropcopy_client.positions._book import PositionBook
 
 __all__ = ["ProgressCallback", "is_journal", "iter_log_messages", "replay_journal", "replay_log"]
@@ -45,8 +46,7 @@ def is_journal(path: str | os.PathLike[str]) -> bool:
         return f.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
 
 
-def _utc_ns(ns: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(microseconds=ns // 1000)
+_utc_ns = utc_from_ns
 
 
 def replay_journal(
