@@ -1,11 +1,12 @@
 """Plumbing of the engine process that touches no QuickFIX object: the hand-off buffer and the event pipe.
 
 * :class:`Outbox` -- the bounded hand-off buffer between QuickFIX's threads and the user's process. Engine
-  threads append records (one ``deque.append``, no lock, no wake-up unless the sender sleeps); one sender
-  thread writes them to the socket in batches, at once when it is idle (a lone message waits at most
-  ``POLL`` seconds) and in batches of up to ``BATCH`` under load. When more than ``high`` records wait (the
-  user's process is not keeping up) it calls ``on_high`` -- the engine process logs every session out, so
-  CME keeps the messages and nothing is dropped -- and ``on_low`` once the backlog is under ``low``.
+  threads append records (one ``deque.append``, no lock, and a wake-up only when the sender sleeps); one
+  sender thread writes them to the socket in batches: a lone message at once (the sender wakes on it), and
+  under load whatever queued while the previous batch was written, up to ``BATCH`` records. When more than
+  ``high`` records wait (the user's process is not keeping up) it calls ``on_high`` -- the engine process
+  logs every session out, so CME keeps the messages and nothing is dropped -- and ``on_low`` once the
+  backlog is under ``low``.
 * :class:`EventHub` -- reads QuickFIX's ScreenLog output from the pipe standard output points at, and files
   each record under its session. A session's own thread takes its events (:meth:`EventHub.drain` first reads
   whatever is already in the pipe, which includes every event this thread wrote before the callback), so
@@ -30,10 +31,8 @@ from dropcopy_client._engine._screenlog import ScreenLogParser
 
 log = logging.getLogger("dropcopy_client.engine")
 
-#: how long an idle sender sleeps before looking again (the latency added at low rates)
-POLL = 0.0003
-#: after this many empty looks in a row the sender waits on an event instead (idle CPU)
-IDLE_SPINS = 2000
+#: how long an idle sender waits for a record before looking at its flags again
+IDLE_WAIT = 0.05
 #: records per frame at most
 BATCH = 4096
 
@@ -68,9 +67,11 @@ class Outbox:
         self._thread.start()
 
     def put(self, record: tuple[Any, ...]) -> None:
-        """Append a record (any thread). Cheap: this is on QuickFIX's per-message path."""
+        """Append a record (any thread). Cheap: this is on QuickFIX's per-message path; it pays for an
+        ``Event.set`` only when the sender is asleep (an idle session), never while it is busy."""
         self._q.append(record)
         if self._sleeping:
+            self._sleeping = False
             self._wake.set()
 
     def __len__(self) -> int:
@@ -78,23 +79,18 @@ class Outbox:
 
     def _run(self) -> None:
         q = self._q
-        spins = 0
+        wake = self._wake
         try:
             while True:
                 if not q:
                     if self._stop:
                         return
-                    spins += 1
-                    if spins > IDLE_SPINS:
-                        self._sleeping = True
-                        if not q:
-                            self._wake.wait(0.05)
-                        self._wake.clear()
-                        self._sleeping = False
-                    else:
-                        time.sleep(POLL)
+                    wake.clear()
+                    self._sleeping = True
+                    if not q:  # a put() between the test above and the flag saw no sleeper: look again
+                        wake.wait(IDLE_WAIT)
+                    self._sleeping = False
                     continue
-                spins = 0
                 waiting = len(q)
                 if not self.held and waiting > self._high:
                     self.held = True
