@@ -419,16 +419,28 @@ class DeliveryHub:
         return did
 
     def _handler_items(self, consumer: HandlerConsumer, items: list[tuple[int, object]]) -> None:
-        for journal_id, event in items:
-            if self.stopping.is_set():
-                return
-            if consumer.accepts(event) and not self._call_with_retry(
-                consumer, journal_id, event, _call(consumer.fn, event)
-            ):
-                return
-            consumer.cursor = journal_id
+        """Call the handler for each event it takes. The per-event path is a type check, the call and one
+        attribute store; the cursor is handed to the writer once per batch (and before any retry), which
+        only ever makes a crash re-deliver more, never less."""
+        fn, types, live, stopping = consumer.fn, consumer.types, consumer.live, self.stopping
+        try:
+            for journal_id, event in items:
+                if stopping.is_set():
+                    return
+                if isinstance(event, types):
+                    try:
+                        fn(event)
+                    except Exception as exc:
+                        self._mark(consumer)
+                        if not self._call_with_retry(
+                            consumer, journal_id, event, _call(fn, event), failed=exc
+                        ):
+                            return
+                consumer.cursor = journal_id
+                if live:
+                    self._deliver_live(consumer)
+        finally:
             self._mark(consumer)
-            self._deliver_live(consumer)
 
     def _sink_batch(self, consumer: SinkConsumer, items: list[tuple[int, object]]) -> None:
         from dropcopy_client.sinks import Batch
@@ -471,13 +483,23 @@ class DeliveryHub:
             return
 
     def _call_with_retry(
-        self, consumer: Consumer, journal_id: int, event: object, call: Callable[[], object]
+        self,
+        consumer: Consumer,
+        journal_id: int,
+        event: object,
+        call: Callable[[], object],
+        *,
+        failed: Exception | None = None,
     ) -> bool:
-        """Call until it returns; False when stopping interrupted it (the cursor stays before the event)."""
+        """Call until it returns; False when stopping interrupted it (the cursor stays before the event).
+        ``failed``: the first attempt was already made (the fast path) and raised this."""
         attempt = 0
         while True:
             attempt += 1
             try:
+                if failed is not None:
+                    first, failed = failed, None
+                    raise first
                 call()
             except Exception as exc:
                 if consumer.on_error == "dead_letter" and attempt >= consumer.max_attempts:
