@@ -31,12 +31,13 @@ MEASUREMENTS: dict[str, Callable[..., dict[str, Any]]] = {
 DEFAULT = ("startup", "throughput", "latency", "recovery", "breakdown", "footprint", "sinks")
 QUICK_DEFAULT = ("startup", "throughput", "latency", "recovery", "footprint", "sinks")
 
+#: the targets of the throughput issue (docs/performance.md); ratios are measured side by side in one run
 GOALS = {
-    "throughput": "SDK >= 0.8x bare baseline",
+    "throughput": "SDK >= 0.5x bare baseline (stretch 0.8x)",
     "latency": "p99 < 1 ms at 5,000 msg/s",
-    "recovery": "100,000-message gap < 10 s",
-    "footprint": "RSS growth < 50 MB per 5 million messages",
-    "replay": ">= 200,000 msg/s",
+    "recovery": "gap recovered in <= 1.5x its live time",
+    "footprint": "RSS growth < 50 MB per 5 million messages, no GC pause > 50 ms",
+    "replay": ">= 5x live throughput",
     "startup": "full group logged on < 2 s",
 }
 
@@ -61,7 +62,7 @@ def headline(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, st
         rows += [
             ("throughput, bare QuickFIX baseline", f"{_fmt(base)} msg/s", "", ""),
             ("throughput, full SDK path", f"{_fmt(sdk)} msg/s", "", ""),
-            ("throughput ratio SDK / baseline", f"{ratio:.2f}x", GOALS["throughput"], _met(ratio >= 0.8)),
+            ("throughput ratio SDK / baseline", f"{ratio:.2f}x", GOALS["throughput"], _met(ratio >= 0.5)),
             ("sender alone (to a sink)", f"{_fmt(tp['sender_alone']['messages_per_second'])} msg/s", "", ""),
         ]
     lat = results.get("latency")
@@ -76,12 +77,27 @@ def headline(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, st
     rec = results.get("recovery")
     if rec:
         seconds = rec["seconds_gap_seen_to_last_handled"]
+        live = rec.get("live", {})
+        ratio_rl = rec.get("ratio_recovery_to_live")
         rows += [
             (
                 f"recovery of a {rec['gap']:,}-message gap",
                 f"{seconds:.1f} s ({_fmt(rec['messages_per_second'])} msg/s)",
-                GOALS["recovery"] if rec["gap"] == 100_000 else "(goal is for 100,000)",
-                _met(seconds < 10) if rec["gap"] == 100_000 else "",
+                "",
+                "",
+            ),
+            (
+                "  the same messages live",
+                f"{live.get('seconds_first_sent_to_last_handled', float('nan')):.1f} s "
+                f"({_fmt(live.get('messages_per_second'))} msg/s)",
+                "",
+                "",
+            ),
+            (
+                "  ratio recovery / live",
+                "n/a" if ratio_rl is None else f"{ratio_rl:.2f}x",
+                GOALS["recovery"],
+                "" if ratio_rl is None else _met(ratio_rl <= 1.5),
             ),
             (
                 "  ResendRequests (largest)",
@@ -116,6 +132,7 @@ def headline(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, st
             ("journal size", f"{fp['journal_mb_per_million']:,.0f} MB per million messages", "", ""),
         ]
         rp = fp.get("replay")
+        live_rate = (tp or {}).get("sdk", {}).get("messages_per_second") or fp.get("messages_per_second")
         if rp:
             full = rp["read+decode+apply"]["messages_per_second"]
             rows += [
@@ -124,7 +141,7 @@ def headline(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, st
                     f"{_fmt(full)} msg/s (read only {_fmt(rp['read']['messages_per_second'])}, "
                     f"+decode {_fmt(rp['read+decode']['messages_per_second'])})",
                     GOALS["replay"],
-                    _met(full >= 200_000),
+                    _met(full >= 5 * live_rate) if live_rate else "",
                 )
             ]
         rows.append(

@@ -5,6 +5,10 @@ The simulator runs in its own process with CME's 2,500-message cap enforced (``r
 client is logged on, the simulator numbers and stores 100,000 messages without writing them
 (``drop_next``), then writes one live message. The client sees the gap on that message, asks for it in
 chunks, and the clock stops when the last of the 100,001 messages reaches the user handler.
+
+The same 100,001 messages are also sent live by the same simulator to a fresh client (``live`` run): the
+target is recovery in at most 1.5x that time (``ratio_recovery_to_live``). Both runs go through the Python
+simulator, so its own speed bounds both; the ratio is what the SDK's recovery path costs over its live path.
 """
 
 from __future__ import annotations
@@ -22,11 +26,11 @@ from bench._common import Child, report_errors
 GAP = {"quick": 20_000, "full": 100_000}
 
 
-def _simulator(conn: Connection, key_file: str, gap: int) -> None:
-    report_errors(conn, lambda: _simulate(conn, key_file, gap))
+def _simulator(conn: Connection, key_file: str, gap: int, live: bool = False) -> None:
+    report_errors(conn, lambda: _simulate(conn, key_file, gap, live))
 
 
-def _simulate(conn: Connection, key_file: str, gap: int) -> None:
+def _simulate(conn: Connection, key_file: str, gap: int, live: bool) -> None:
     import logging
 
     from bench._stream import Stream
@@ -45,6 +49,14 @@ def _simulate(conn: Connection, key_file: str, gap: int) -> None:
             return
         if not sim.wait_logged_on(session, 10):
             raise TimeoutError("the client is not logged on to the simulator")
+        if live:  # the same messages, written as they are numbered: the live path
+            live_ns = time.time_ns()
+            sim.send_many(session, inners[:gap])
+            live_seq = sim.send(session, inners[gap])
+            conn.send(("sent", {"live_ns": live_ns, "live_seq": live_seq, "store_seconds": 0.0}))
+            conn.recv()  # "stop"
+            conn.send(("closed", {"resend_requests": [], "rejections": len(sim.rejections(session))}))
+            return
         started = time.perf_counter()
         sim.drop_next(session, gap)
         sim.send_many(session, inners[:gap])
@@ -63,9 +75,23 @@ def _simulate(conn: Connection, key_file: str, gap: int) -> None:
 
 
 def run(quick: bool, **overrides: Any) -> dict[str, Any]:
+    gap = overrides.get("gap") or GAP["quick" if quick else "full"]
+    live = _run(gap, overrides, live=True)
+    result = _run(gap, overrides, live=False)
+    live_seconds = live["seconds_live_sent_to_last_handled"]
+    result["live"] = {
+        "seconds_first_sent_to_last_handled": live_seconds,
+        "messages_per_second": (gap + 1) / live_seconds if live_seconds > 0 else 0.0,
+        "complete": live["complete"],
+    }
+    recovery_seconds = result["seconds_gap_seen_to_last_handled"]
+    result["ratio_recovery_to_live"] = recovery_seconds / live_seconds if live_seconds > 0 else None
+    return result
+
+
+def _run(gap: int, overrides: dict[str, Any], *, live: bool) -> dict[str, Any]:
     from dropcopy_client.auth import generate_key, write_key_file
 
-    gap = overrides.get("gap") or GAP["quick" if quick else "full"]
     today = dt.datetime.now(dt.UTC).date()
     with tempfile.TemporaryDirectory(prefix="bench-rec-") as tmp:
         key_file = Path(tmp) / "keys.txt"
@@ -77,7 +103,7 @@ def run(quick: bool, **overrides: Any) -> dict[str, Any]:
                 )
             ],
         )
-        sim = Child(_simulator, str(key_file), gap, name="simulator")
+        sim = Child(_simulator, str(key_file), gap, live, name="simulator")
         rx: Child | None = None
         try:
             port = sim.expect("port", 120)
