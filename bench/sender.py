@@ -180,7 +180,7 @@ def serve(conn: Connection, spec: dict[str, Any]) -> None:
         result.update(_paced(sock, prepared["frames"], prepared["stamper"], float(spec["rate"])))
         result["bytes"] = prepared["bytes"]
     else:
-        result["bytes"] = _generate(sock, stream, count)
+        result["bytes"] = _generate(sock, stream, count, rate=spec.get("rate"))
     t1 = time.time_ns()
     session.finished(count + 1)
     result.update(first_write_ns=t0, last_write_ns=t1, write_seconds=(t1 - t0) / 1e9)
@@ -227,12 +227,24 @@ def _paced(sock: socket.socket, frames: list[bytearray], stamper: Stamper, rate:
     }
 
 
-def _generate(sock: socket.socket, stream: Stream, count: int, batch: int = 2000) -> int:
+def _generate(
+    sock: socket.socket, stream: Stream, count: int, batch: int = 2000, rate: float | None = None
+) -> int:
+    """Build and write ``count`` messages in batches; with ``rate``, no faster than that many per second.
+
+    Unpaced, this outruns any Python receiver by far: the engine keeps reading (it must, to answer heartbeats),
+    so the excess piles up in its hand-off buffer until it logs the session out (what a real CME session then
+    does is resend; this sender cannot). The footprint run paces it at a rate the SDK sustains."""
     written = 0
+    started = time.perf_counter()
     for start in range(0, count, batch):
         data = b"".join(stream.frames(start, min(batch, count - start)))
         sock.sendall(data)
         written += len(data)
+        if rate:
+            wait = started + (start + batch) / rate - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
     return written
 
 
