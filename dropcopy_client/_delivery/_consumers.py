@@ -107,6 +107,8 @@ class Consumer:
         #: whether the cursor is kept in the journal (an unnamed iterator's is not)
         self.persistent = durable_cursor and self.durable
         self.cursor: int | None = None
+        #: the cursor last handed to the writer (a handler's cursor moves per event between marks)
+        self.marked: int | None = None
         self.live: deque[tuple[int, object]] = deque(maxlen=LIVE_CAP)
         self.dropped_live = 0
         self.failures = 0
@@ -244,13 +246,25 @@ class DeliveryHub:
     def take_writes(self) -> tuple[dict[str, int], list[tuple[str, int, str, str]]]:
         """Cursors that moved and dead letters, for the writer's next transaction."""
         with self._lock:
+            self._sweep()
             dirty, self._dirty = self._dirty, {}
             dead, self._dead = self._dead, []
         return dirty, dead
 
     def has_writes(self) -> bool:
         with self._lock:
+            self._sweep()
             return bool(self._dirty or self._dead)
+
+    def _sweep(self) -> None:
+        """Pick up handler cursors that moved since their last mark: a handler that hangs halfway through
+        a batch keeps the events it finished (the cursor is only ever set after the handler returned)."""
+        for consumer in self._consumers:
+            if isinstance(consumer, HandlerConsumer) and consumer.persistent:
+                cursor = consumer.cursor
+                if cursor is not None and cursor != consumer.marked:
+                    consumer.marked = cursor
+                    self._dirty[consumer.name] = cursor
 
     def give_back(self, dirty: dict[str, int], dead: list[tuple[str, int, str, str]]) -> None:
         """The writer's transaction failed: keep these for the next one."""
@@ -262,6 +276,7 @@ class DeliveryHub:
     def _mark(self, consumer: Consumer) -> None:
         if consumer.persistent and consumer.cursor is not None:
             with self._lock:
+                consumer.marked = consumer.cursor
                 self._dirty[consumer.name] = consumer.cursor
 
     # ------------------------------------------------------------------------------------------ stopping
