@@ -85,6 +85,7 @@ class EngineChild:
         root.setLevel(int(cfg.get("log_level", logging.INFO)))
         root.propagate = False
         self.sessions = [EngineSession(self, s["index"], _spec(s), s) for s in cfg["sessions"]]
+        self._gate_wake = threading.Event()
         self._workers = [
             threading.Thread(target=self._work, name="dropcopy-engine-tasks", daemon=True),
             threading.Thread(target=self._gate, name="dropcopy-engine-gate", daemon=True),
@@ -150,18 +151,23 @@ class EngineChild:
             except BaseException:
                 log.exception("engine task failed")
 
+    def poke_gate(self) -> None:
+        """Run the logon gate now (a logon ended: a place in the budget may be free)."""
+        self._gate_wake.set()
+
     def _gate(self) -> None:
-        """Enables a session when it may log on: not held or locked, past its back-off, inside the budget."""
+        """Starts or enables a session when it may log on: not held or locked, past its back-off, inside the
+        budget. Woken at once when a logon ends, else every 0.1 s."""
         while not self.stopping:
             try:
                 now = time.monotonic()
                 for s in self.sessions:
-                    if s.is_enabled() or not s.wants_connection() or now < s.reenable_at:
+                    if (s.started and s.is_enabled()) or not s.wants_connection() or now < s.reenable_at:
                         continue
                     in_flight = sum(
                         1
                         for o in self.sessions
-                        if o.target == s.target and o.is_enabled() and not o.logged_on
+                        if o.target == s.target and o.started and o.is_enabled() and not o.logged_on
                     )
                     wait = self.budget.wait(s.target, in_flight)
                     if wait > 0:
@@ -180,9 +186,12 @@ class EngineChild:
                             s.notice(Notice.THROTTLED, {"wait": wait, "failures": failures, "why": "budget"})
                         continue
                     s.enable()
+                    if not s.started:
+                        s.start()
             except BaseException:
                 log.exception("logon gate failed")
-            time.sleep(0.1)
+            self._gate_wake.wait(0.1)
+            self._gate_wake.clear()
 
     # ------------------------------------------------------------------------------------------ run
     def start(self, cfg: dict[str, Any]) -> None:
@@ -193,13 +202,12 @@ class EngineChild:
                 qf.reset()
             if sc.get("next_target"):
                 qf.setNextTargetMsgSeqNum(int(sc["next_target"]))
-            s.disable()  # the gate decides when each session may log on
+            # not started: the gate starts each initiator when its session may log on, so the first logon
+            # goes out at once instead of at QuickFIX's next reconnect tick (up to ReconnectInterval later)
         self.outbox.start()
         self.hub.start()
         for worker in self._workers:
             worker.start()
-        for s in self.sessions:
-            s.start()
 
     def handle(self, command: tuple[Any, ...]) -> bool:
         """Carry out one command from the user's process; False when it was ``stop``."""

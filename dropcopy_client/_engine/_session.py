@@ -112,6 +112,8 @@ class EngineSession:
         self._frames: deque[tuple[int, bytes]] = deque(maxlen=64)  # captured incoming frames (seq, raw)
         self._session: Any = None
         self._initiator: Any = None
+        #: the initiator runs: the logon gate starts it when the session may first log on
+        self.started = False
         self._app: SessionApp | None = None
         self._start_cfg = cfg
 
@@ -142,10 +144,13 @@ class EngineSession:
         self._session = None
 
     def start(self) -> None:
+        """Start the initiator: it connects at once if the session is enabled (QuickFIX's first connect is
+        immediate; later ones wait for its reconnect timer, up to ``ReconnectInterval``)."""
+        self.started = True
         self._initiator.start()
 
     def stop(self, force: bool = False) -> None:
-        if self._initiator is not None:
+        if self._initiator is not None and self.started:
             self._initiator.stop(force)
 
     def release(self) -> None:
@@ -164,6 +169,7 @@ class EngineSession:
         session = self.session()
         expected = int(session.getExpectedTargetNum()) if session is not None else None
         self.release()
+        self.started = False
         self.build(capture=capture)
         target = wanted if wanted is not None else expected
         if target is not None:
@@ -464,6 +470,7 @@ class SessionApp(fix.Application):  # type: ignore[misc]
                 o.throttle_noted = False
             if attempt is not None:
                 o.child.budget.end(o.target, attempt, "ok")
+            o.child.poke_gate()  # a place in the logon budget is free: the next session need not wait a tick
             o.notice(Notice.LOGGED_ON, {"key_id": o.key.access_key_id})
         except BaseException:
             log.exception("onLogon failed")
@@ -491,6 +498,7 @@ class SessionApp(fix.Application):  # type: ignore[misc]
                 o.reenable_at = now + delay
             if attempt is not None:
                 child.budget.end(o.target, attempt, outcome)
+                child.poke_gate()
             o.recovery.on_disconnect(refused=refused)
             session = o.session()
             if session is not None and resync_to is not None:
