@@ -60,7 +60,7 @@ from dropcopy_client.testing._demo import DEMO_COMP_ID, DEMO_SESSION, demo_clien
 from dropcopy_client.testing._group import DEFAULT_MSGW, MSGW_FO_SEGMENTS, config_toml, group_layout
 from dropcopy_client.testing._logon import LogonCheck, LogonRequest, SimKey, validate_logon
 from dropcopy_client.testing._simulator import Simulator, SimulatorError
-from dropcopy_client.testing._state import Rejection, SimSession
+from dropcopy_client.testing._state import Rejection, SimSession, WireFrame
 from dropcopy_client.testing._stream import JournalStream, batches
 from dropcopy_client.testing._texts import Texts
 
@@ -94,6 +94,7 @@ __all__ = [
     "SimulatorError",
     "SpreadFlow",
     "Texts",
+    "WireFrame",
     "batches",
     "cancel_ack",
     "config_toml",
