@@ -20,7 +20,7 @@ import attrs
 from dropcopy_client._audit import audit_journal
 from dropcopy_client._client import DropCopyClient
 from dropcopy_client._enums import ExecTransType, MassActionResponse, OrdStatus
-from dropcopy_client._events import KeyExpiryWarning, SessionState
+from dropcopy_client._events import KeyExpiryWarning, KeyRotated, SessionState
 from dropcopy_client._messages import (
     Fill,
     ModifyAck,
@@ -666,13 +666,9 @@ def key_rotation(r: Rehearsal) -> None:
     write_key_file(r.key_file, [key1, key2])
     sim.add_key(key2)
     sim.remove_key(key1.access_key_id)
-    r.note(
-        "The rotation is rehearsed by restarting the client with the new key file, the way a key file is "
-        "picked up today; it chooses the key with the latest expiration date."
-    )
     mark = _index(sim, s)
     r.step(f"Start the client again: it logs on with key pair 2 ({key2.access_key_id})")
-    second = r.client(sim, [s])
+    second = r.client(sim, [s], key_check_interval=0.2)
     r.start(second)
     logon2 = _logons(sim, s, mark)[0]
     r.check(
@@ -685,16 +681,53 @@ def key_rotation(r: Rehearsal) -> None:
         logon2.get(34) == str(max(sent) + 1) and logon2.get(141) == "N",
         f"34={logon2.get(34)} after {max(sent)}",
     )
+    key3 = r.new_key(sid, created_days_ago=0, valid_days=366)
+    r.step(
+        "Rotate again without a restart: a third pair replaces pair 1 in the key file while the client runs "
+        f"({key3.access_key_id}); CME now accepts only it, and ends the connection"
+    )
+    write_key_file(r.key_file, [key2, key3])
+    rotated = r.wait_events(
+        lambda: any(e.new_key_id == key3.access_key_id for e in r.recorder.of(KeyRotated)), r.wait_seconds
+    )
+    r.check(
+        "the running client reads the changed key file and says so (KeyRotated: pair 2 -> pair 3), staying "
+        "logged on with pair 2 until its next logon",
+        rotated and len(_logons(sim, s, mark)) == 1 and sim.is_logged_on(s),
+        ", ".join(f"{e.old_key_id} -> {e.new_key_id}" for e in r.recorder.of(KeyRotated)) or "no KeyRotated",
+    )
+    sim.add_key(key3)
+    sim.remove_key(key2.access_key_id)
+    relogon = _index(sim, s)
+    sim.drop_connection(s)
+    r.require(
+        "the client logged on again",
+        r.wait_until(lambda: bool(_logons(sim, s, relogon)) and sim.is_logged_on(s)),
+    )
+    logon3 = _logons(sim, s, relogon)[0]
+    r.check(
+        "its next Logon is signed with pair 3 and CME verified it",
+        logon3.get(355) == key3.access_key_id,
+        f"355={logon3.get(355)}",
+    )
     _no_refusals(r, sim, s)
+    r.note(
+        "AutoCert+'s steps read 'log on with key pair 1, log out, log on with key pair 2': the rehearsal does that "
+        "with the public API (stop the client, install the key file, start it), then rotates once more the way a "
+        "running client does it (the key file changes, the next logon uses the new pair)."
+    )
     r.report(
-        "Logons before and after the rotation",
+        "Logons before and after the rotations",
         [
             (355, "key pair 1 Access Key ID (first Logon)", logon1.get(355)),
             (34, "first Logon", logon1.get(34)),
-            (355, "key pair 2 Access Key ID (second Logon)", logon2.get(355)),
-            (34, "second Logon", logon2.get(34)),
+            (355, "key pair 2 Access Key ID (after the restart)", logon2.get(355)),
+            (34, "Logon after the restart", logon2.get(34)),
+            (355, "key pair 3 Access Key ID (without a restart)", logon3.get(355)),
+            (34, "Logon after the running rotation", logon3.get(34)),
         ],
     )
+    mark = _index(sim, s)
     second.stop()
     _logout_exchange(r, sim, s, mark)
 
@@ -1260,7 +1293,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         "Mid-Week Key Rotation",
         "EBS",
         "AC-EBS MdWkRot, spec §1.9",
-        "Log on with key pair 1, log out, log on with key pair 2: the new key file is used and the sequence goes on.",
+        "Log on with key pair 1, log out, log on with key pair 2: the new key file is used and the sequence goes "
+        "on; and a running client picks up a changed key file for its next logon.",
         ("Logon with key pair 1", "Logout", "Logon with key pair 2"),
         key_rotation,
     ),
