@@ -63,6 +63,10 @@ MSG_TYPES = {
 _REDACTED = re.compile(rb"(^|\x01)(1401|95)=\d+\x01(1402|96)=\*\*\*\x01")
 
 
+#: in a scenario's work directory: every rehearsal key pair it generated (a CME key file)
+REHEARSAL_KEYS = "rehearsal-keys.txt"
+
+
 class Failed(Exception):
     """A required check failed: the scenario cannot go on (its reason is the check)."""
 
@@ -403,6 +407,10 @@ class Rehearsal:
                     )
                 )
             sim.stop()
+        if self.all_keys:
+            # every pair the scenario generated (its key file may no longer list a rotated-out one): what
+            # --keep keeps, and what a test scans the report for
+            write_key_file(self.work / REHEARSAL_KEYS, self.all_keys)
         for key in self.all_keys:
             secret = key.secret.reveal()
             needles.add(secret)

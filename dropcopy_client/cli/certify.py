@@ -67,7 +67,8 @@ from dropcopy_client.errors import ConfigError
     "--keep",
     "keep_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Keep each scenario's rehearsal key file and data_dir (journal, QuickFIX store) in DIR/<scenario>.",
+    help="Keep each scenario's rehearsal keys (rehearsal-keys.txt), key file and data_dir (journal, QuickFIX "
+    "store) in DIR/<scenario>.",
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the JSON report on stdout (progress goes to stderr)."

@@ -28,7 +28,7 @@ from dropcopy_client.certify import (
     scenario_names,
     write_report,
 )
-from dropcopy_client.certify._harness import Rehearsal
+from dropcopy_client.certify._harness import REHEARSAL_KEYS, Rehearsal
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -39,8 +39,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def rehearsal_keys(work_dir: Path) -> list[ApiKey]:
-    """Every key a rehearsal used: each scenario's key file ends up holding all of them."""
-    return [key for path in sorted(work_dir.glob("*/keys.txt")) for key in load_key_file(path).keys]
+    """Every key pair the rehearsal's scenarios generated (rotated-out ones included)."""
+    paths = sorted(work_dir.glob(f"*/{REHEARSAL_KEYS}"))
+    assert paths, f"no {REHEARSAL_KEYS} under {work_dir}"
+    return [key for path in paths for key in load_key_file(path).keys]
 
 
 def logon_signatures(report: dict[str, Any], keys: Iterable[ApiKey]) -> list[str]:
