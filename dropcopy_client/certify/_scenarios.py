@@ -194,6 +194,15 @@ def _test_request_answered(r: Rehearsal, sim: Simulator, session: SimSession, ma
 def _logout_exchange(r: Rehearsal, sim: Simulator, session: SimSession, mark: int = 0) -> bool:
     """The client sends Logout first and CME confirms it with its own Logout (spec §2.3)."""
     sim.wait_logged_off(session, r.wait_seconds)
+
+    def confirmed_frames() -> bool:
+        frames = sim.transcript(session)[mark:]
+        ours = next((i for i, f in enumerate(frames) if f.direction == "in" and f.msg_type == "5"), None)
+        return ours is not None and any(
+            f.direction == "out" and f.msg_type == "5" for f in frames[ours + 1 :]
+        )
+
+    r.wait_until(confirmed_frames, 5)
     frames = sim.transcript(session)[mark:]
     ours = next((i for i, f in enumerate(frames) if f.direction == "in" and f.msg_type == "5"), None)
     cme_first = next((i for i, f in enumerate(frames) if f.direction == "out" and f.msg_type == "5"), None)
@@ -1163,7 +1172,7 @@ def logout_during_resend(r: Rehearsal) -> None:
     r.step("Three fills do not reach the client; the next one does: the client sees the gap and asks for it")
     sim.drop_next(s, len(missing))
     gap = sim.send_many(s, missing)
-    sim.send_many(s, live)
+    last = sim.send_many(s, live)[-1]
     r.require("the client sent a Resend Request", r.wait_until(lambda: bool(sim.received(s, "2"))))
     r.step("CME takes 2 s to answer; the client is told to stop while the resend is in flight")
     client.stop()
@@ -1178,6 +1187,12 @@ def logout_during_resend(r: Rehearsal) -> None:
         bool(logouts) and bool(resent) and logouts[0] > max(resent),
         f"Logout is message {logouts[0] + 1 if logouts else '-'} of the transcript, the answer ends at "
         f"{max(resent) + 1 if resent else '-'}",
+    )
+    processed = tags(wire[logouts[0]].raw).get(369, "") if logouts else ""
+    r.check(
+        f"the Logout's 369 LastMsgSeqNumProcessed shows the whole answer was processed first (369 >= {last})",
+        processed.isdigit() and int(processed) >= last,
+        f"369={processed or '-'}",
     )
     got = r.recorder.business()
     r.check(

@@ -239,8 +239,9 @@ class _Connection:
                             size += len(nxt)
                         item = b"".join(parts) if len(parts) > 1 else item
                 if isinstance(item, bytes):
-                    self._sendall(item)
+                    # recorded before the write: what the client sends in reaction always comes after it
                     self._note_out(item)
+                    self._sendall(item)
                 elif isinstance(item, _ResendJob):
                     if item.delay > 0:
                         with self._cv:
@@ -249,10 +250,10 @@ class _Connection:
                     # message is written, or a client that asks again as soon as it has read the answer can
                     # race this thread and be told a resend is "already being processed"
                     last = item.data.rfind(b"8=FIX")
+                    self._note_out(item.data)
                     self._sendall(item.data[: max(last, 0)])
                     self.resend_in_flight = False
                     self._sendall(item.data[max(last, 0) :])
-                    self._note_out(item.data)
                     log.debug("resend answer of %d messages written to %s", item.count, self.addr)
                 elif item is _CLOSE:
                     with contextlib.suppress(OSError):
@@ -1257,9 +1258,10 @@ class Simulator:
         """Every frame received from and written to the session's client, in order, secrets redacted.
 
         Needs ``record_wire=True``: recording costs a copy of every frame, so it is off by default. A frame
-        received is recorded when it arrives (bad logons included), a frame written once its write has
-        completed (a resend answer after its ``resend_delay``), so the list is the order on the wire as the
-        simulator saw it. The simulator's behaviour does not change with recording.
+        received is recorded when it arrives (bad logons included), a frame written just before it is written
+        (a resend answer after its ``resend_delay``): whatever the client sent in reaction to a frame is always
+        listed after it, and a frame the client has read is always in the list already. A frame whose write
+        fails (the connection died) is listed too. The simulator's behaviour does not change with recording.
         """
         if not self.record_wire:
             raise SimulatorError("transcript() needs a simulator created with record_wire=True")

@@ -68,7 +68,7 @@ class WireFrame:
     """One frame on a session's wire, as the simulator received it (``"in"``: client -> CME) or wrote it
     (``"out"``: CME -> client), with secret tags already redacted (``dropcopy_client._wire.redact``).
 
-    ``at`` is the real UTC time of the receipt, or of the end of the write (not the simulator's clock).
+    ``at`` is the real UTC time of the receipt, or of the moment the write starts (not the simulator's clock).
     """
 
     at: datetime

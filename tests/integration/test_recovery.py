@@ -225,7 +225,9 @@ def test_stop_waits_for_a_resend_in_flight_to_be_answered_before_it_logs_out(
             live = fills(1, ScriptedSession(sender_comp_id="M2L001N", exec_id_prefix=99001))
             slow.drop_next(SESSION, len(missing))
             gap = slow.send_many(SESSION, missing)
-            slow.send_many(SESSION, live)  # the client sees the gap and asks for it; the answer is slow
+            last = slow.send_many(SESSION, live)[
+                -1
+            ]  # the client sees the gap and asks for it; the answer is slow
             assert slow.wait_for(lambda: bool(resend_requests(slow)), 15)
             client.stop()  # returns once every session is logged out
             wire = slow.transcript(SESSION)
@@ -234,6 +236,8 @@ def test_stop_waits_for_a_resend_in_flight_to_be_answered_before_it_logs_out(
             assert len(resent) == len(gap), "the resend answer was written in full"
             assert logouts, "the client logged out"
             assert logouts[0] > max(resent), "the Logout went out while the resend was still being answered"
+            # and the client had processed the whole answer when it logged out (369 = last number processed)
+            assert int(dict(parse_frame(wire[logouts[0]].raw))[369]) >= last
             request = next(i for i, f in enumerate(wire) if f.direction == "in" and f.msg_type == "2")
             assert all(
                 f.msg_type in ("0", "1") for f in wire[request + 1 : min(resent)] if f.direction == "in"

@@ -556,7 +556,7 @@ def test_the_wire_transcript_records_both_ways_in_order_redacted(clock: ManualCl
             client.send("5")
             client.expect("5")
         assert sim.wait_logged_off(SESSION, 5)
-        frames = sim.transcript(SESSION)
+        frames = sim.transcript(SESSION)  # complete: a frame is recorded before it is written
     assert [(f.direction, f.msg_type, f.seq) for f in frames] == [
         ("in", "A", 1),
         ("out", "A", 3),
