@@ -7,6 +7,7 @@ import logging
 import click
 
 from dropcopy_client.cli.audit import audit
+from dropcopy_client.cli.certify import certify
 from dropcopy_client.cli.demo import demo
 from dropcopy_client.cli.export import export
 from dropcopy_client.cli.keys import keys
@@ -32,3 +33,4 @@ main.add_command(eod)
 main.add_command(replay)
 main.add_command(audit)
 main.add_command(export)
+main.add_command(certify)

@@ -39,6 +39,7 @@ from dropcopy_client.testing._builders import (
     InnerHeader,
     Instrument,
     Order,
+    OrderEventEntry,
     OrderFlow,
     ScriptedSession,
     SpreadFlow,
@@ -52,6 +53,8 @@ from dropcopy_client.testing._builders import (
     new_order_ack,
     order_mass_action_report,
     order_reject,
+    pending_cancel,
+    pending_replace,
     trade_bust,
     trade_correction,
 )
@@ -60,7 +63,7 @@ from dropcopy_client.testing._demo import DEMO_COMP_ID, DEMO_SESSION, demo_clien
 from dropcopy_client.testing._group import DEFAULT_MSGW, MSGW_FO_SEGMENTS, config_toml, group_layout
 from dropcopy_client.testing._logon import LogonCheck, LogonRequest, SimKey, validate_logon
 from dropcopy_client.testing._simulator import Simulator, SimulatorError
-from dropcopy_client.testing._state import Rejection, SimSession
+from dropcopy_client.testing._state import Rejection, SimSession, WireFrame
 from dropcopy_client.testing._stream import JournalStream, batches
 from dropcopy_client.testing._texts import Texts
 
@@ -85,6 +88,7 @@ __all__ = [
     "LogonRequest",
     "ManualClock",
     "Order",
+    "OrderEventEntry",
     "OrderFlow",
     "Rejection",
     "ScriptedSession",
@@ -94,6 +98,7 @@ __all__ = [
     "SimulatorError",
     "SpreadFlow",
     "Texts",
+    "WireFrame",
     "batches",
     "cancel_ack",
     "config_toml",
@@ -112,6 +117,8 @@ __all__ = [
     "order_mass_action_report",
     "order_reject",
     "parse_ts",
+    "pending_cancel",
+    "pending_replace",
     "trade_bust",
     "trade_correction",
     "validate_logon",

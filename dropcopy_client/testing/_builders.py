@@ -113,6 +113,27 @@ class Order:
 
 
 @attrs.frozen
+class OrderEventEntry:
+    """One entry of the BrokerTec/EBS fill group 1795 NoOrderEvents (spec §4.3): 1796 OrderEventType when
+    given, 1797 OrderEventExecID, 1799 OrderEventPx, 1800 OrderEventQty, 1802 OrderEventText when given."""
+
+    exec_id: str
+    px: Decimal = attrs.field(converter=_price)
+    qty: int
+    text: str | None = None
+    event_type: int | None = None
+
+    def fields(self) -> list[tuple[int, FieldValue]]:
+        out: list[tuple[int, FieldValue]] = []
+        if self.event_type is not None:
+            out.append((1796, self.event_type))
+        out += [(1797, self.exec_id), (1799, _fmt_price(self.px)), (1800, self.qty)]
+        if self.text is not None:
+            out.append((1802, self.text))
+        return out
+
+
+@attrs.frozen
 class AffectedOrder:
     """One entry of the 534 NoAffectedOrders group of an Order Mass Action Report."""
 
@@ -137,8 +158,10 @@ def execution_report(
     exec_trans_type: str = "0",
     leaves: bool = True,
     extra: Iterable[tuple[int, FieldValue]] = (),
+    order_events: Sequence[OrderEventEntry] = (),
 ) -> bytes:
-    """Any inner 35=8; ``extra`` fields are merged in ascending tag order (a tag in ``extra`` wins)."""
+    """Any inner 35=8; ``extra`` fields are merged in ascending tag order (a tag in ``extra`` wins).
+    ``order_events`` become the 1795 group, in its place in tag order with its entries' own field order."""
     inst = order.instrument
     fields: dict[int, FieldValue] = {
         1: order.account.upper(),
@@ -168,7 +191,14 @@ def execution_report(
     if leaves:
         fields[151] = order.leaves_qty
     fields.update(extra)
-    return _message("8", header, sorted(fields.items()))
+    body = sorted(fields.items())
+    if order_events:
+        at = next((i for i, (tag, _) in enumerate(body) if tag > 1795), len(body))
+        group: list[tuple[int, FieldValue]] = [(1795, len(order_events))]
+        for entry in order_events:
+            group += entry.fields()
+        body[at:at] = group
+    return _message("8", header, body)
 
 
 def new_order_ack(header: InnerHeader, order: Order, *, exec_id: str, transact_time: datetime) -> bytes:
@@ -211,6 +241,20 @@ def elimination(header: InnerHeader, order: Order, *, exec_id: str, transact_tim
     )
 
 
+def pending_cancel(header: InnerHeader, order: Order, *, exec_id: str, transact_time: datetime) -> bytes:
+    """Cancel pending (EBS only, spec §4.2): 39=6, 150=6; the order is still working."""
+    return execution_report(
+        header, order, ord_status="6", exec_type="6", exec_id=exec_id, transact_time=transact_time
+    )
+
+
+def pending_replace(header: InnerHeader, order: Order, *, exec_id: str, transact_time: datetime) -> bytes:
+    """Replace pending (EBS only, spec §4.2): 39=E, 150=E; 38/44 are still the working order's."""
+    return execution_report(
+        header, order, ord_status="E", exec_type="E", exec_id=exec_id, transact_time=transact_time
+    )
+
+
 def order_reject(
     header: InnerHeader, order: Order, *, exec_id: str, transact_time: datetime, text: str = "Order rejected"
 ) -> bytes:
@@ -240,10 +284,12 @@ def fill(
     aggressor: bool | None = True,
     multileg: str = "1",
     total_num_securities: int | None = None,
+    order_events: Sequence[OrderEventEntry] = (),
 ) -> bytes:
     """Partial fill (39=1) or fill (39=2) by ``order.leaves_qty``; ``order`` already includes this fill.
 
     ``multileg``: 442=1 outright, 2 spread leg (no 37711/1057), 3 spread summary (with 393).
+    ``order_events``: the BrokerTec/EBS 1795 group (AutoCert+ asks for 1797/1799/1800/1802 to be reported).
     """
     status = "2" if order.leaves_qty == 0 else "1"
     extra: list[tuple[int, FieldValue]] = [
@@ -268,6 +314,7 @@ def fill(
         exec_id=exec_id,
         transact_time=transact_time,
         extra=extra,
+        order_events=order_events,
     )
 
 
@@ -622,6 +669,20 @@ class OrderFlow:
         self.order = attrs.evolve(self.order, order_qty=self.order.cum_qty)
         return msg
 
+    def pending_cancel(self) -> bytes:
+        """Cancel pending (39=6, EBS): the order keeps working until its cancel ack."""
+        s = self.session
+        s.request()
+        head, now = s.header()
+        return pending_cancel(head, self.order, exec_id=s.exec_id(), transact_time=now)
+
+    def pending_replace(self) -> bytes:
+        """Replace pending (39=E, EBS): the working order's 38/44 until its modify ack."""
+        s = self.session
+        s.request()
+        head, now = s.header()
+        return pending_replace(head, self.order, exec_id=s.exec_id(), transact_time=now)
+
     def eliminate(self) -> bytes:
         s = self.session
         head, now = s.header()
@@ -641,12 +702,15 @@ class OrderFlow:
         price: Decimal | str | int | None = None,
         *,
         aggressor: bool = True,
+        order_events: Sequence[OrderEventEntry] = (),
     ) -> bytes:
-        """Fill ``qty`` (default: everything left) at ``price`` (default: the order's limit price)."""
+        """Fill ``qty`` (default: everything left) at ``price`` (default: the order's limit price);
+        ``order_events`` adds the BrokerTec/EBS 1795 group."""
         qty = self.order.leaves_qty if qty is None else qty
         if qty <= 0 or qty > self.order.leaves_qty:
             raise ValueError(f"cannot fill {qty}: {self.order.leaves_qty} left on {self.order.cl_ord_id}")
-        return self._fill(qty, self.order.price if price is None else _price(price), aggressor=aggressor)
+        px = self.order.price if price is None else _price(price)
+        return self._fill(qty, px, aggressor=aggressor, order_events=order_events)
 
     def _fill(
         self,
@@ -658,6 +722,7 @@ class OrderFlow:
         secondary_exec_id: str | None = None,
         trade_id: int | None = None,
         total_num_securities: int | None = None,
+        order_events: Sequence[OrderEventEntry] = (),
     ) -> bytes:
         s = self.session
         self.order = attrs.evolve(self.order, cum_qty=self.order.cum_qty + qty)
@@ -680,6 +745,7 @@ class OrderFlow:
             aggressor=aggressor,
             multileg=multileg,
             total_num_securities=total_num_securities,
+            order_events=order_events,
         )
 
     def _find(self, exec_id: str | None) -> FillRecord:

@@ -41,6 +41,7 @@ from dropcopy_client.testing._state import (
     SessionState,
     SimSession,
     Stored,
+    WireFrame,
     business_bodies,
 )
 from dropcopy_client.testing._texts import Texts
@@ -238,6 +239,8 @@ class _Connection:
                             size += len(nxt)
                         item = b"".join(parts) if len(parts) > 1 else item
                 if isinstance(item, bytes):
+                    # recorded before the write: what the client sends in reaction always comes after it
+                    self._note_out(item)
                     self._sendall(item)
                 elif isinstance(item, _ResendJob):
                     if item.delay > 0:
@@ -247,6 +250,7 @@ class _Connection:
                     # message is written, or a client that asks again as soon as it has read the answer can
                     # race this thread and be told a resend is "already being processed"
                     last = item.data.rfind(b"8=FIX")
+                    self._note_out(item.data)
                     self._sendall(item.data[: max(last, 0)])
                     self.resend_in_flight = False
                     self._sendall(item.data[max(last, 0) :])
@@ -260,6 +264,11 @@ class _Connection:
             log.debug("write to %s failed: %s", self.addr, exc)
             with self._cv:
                 self._dead = True
+
+    def _note_out(self, data: bytes) -> None:
+        state = self.state
+        if state is not None:
+            state.note_wire("out", data)
 
     def _sendall(self, data: bytes) -> None:
         view = memoryview(data)
@@ -378,6 +387,7 @@ class _Connection:
         if state is not None:
             with state.lock:
                 state.received.append(raw)
+            state.note_wire("in", raw)
         sim._notify()
         request = check.request
         if state is not None and state.locked_out:
@@ -507,6 +517,7 @@ class _Connection:
             return
         with state.lock:
             state.received.append(raw)
+        state.note_wire("in", raw)
         self.sim._notify()
         msg_type = fields[2][1].decode("ascii", "replace")
         seq_text = first(fields, 34) or b""
@@ -719,6 +730,7 @@ class Simulator:
         split_msg: int | None = None,
         write_timeout: float = 10.0,
         refusal_numbering: Literal["stream", "next"] = "stream",
+        record_wire: bool = False,
     ) -> None:
         _choice("oversize_resend", oversize_resend, ("truncate", "reject"))
         _choice("refusal_numbering", refusal_numbering, ("stream", "next"))
@@ -749,6 +761,8 @@ class Simulator:
         #: consuming it, as a gateway that does not share the session's stream would (CME does not say
         #: which it does, spec §8; "next" is the case where a client that counts the refusal loses a fill)
         self.refusal_numbering = refusal_numbering
+        #: keep every frame received and written per session (redacted) for :meth:`transcript`
+        self.record_wire = record_wire
         self._clock: Clock = clock or utc_now
         self._lock = threading.RLock()
         self._changed = threading.Condition()
@@ -895,7 +909,7 @@ class Simulator:
     def _add(self, session: SimSession) -> None:
         if not isinstance(session, SimSession):
             raise TypeError(f"expected SimSession, got {session!r}")
-        state = SessionState(session)
+        state = SessionState(session, record_wire=self.record_wire)
         self._states[session] = state
         for role in _ROLES:
             self._endpoints[(session, role)] = _Endpoint(self, role, state)
@@ -937,7 +951,7 @@ class Simulator:
             if state is None:
                 if not self._wildcard:
                     raise SimulatorError(f"unknown session {session}")
-                state = self._states[session] = SessionState(session)
+                state = self._states[session] = SessionState(session, record_wire=self.record_wire)
             return state
 
     def _wildcard_state(self, sender_comp_id: str, segment: str) -> SessionState | None:
@@ -1239,6 +1253,19 @@ class Simulator:
         if msg_type is None:
             return raws
         return [raw for raw in raws if _msg_type(raw) == msg_type]
+
+    def transcript(self, session: SimSession) -> list[WireFrame]:
+        """Every frame received from and written to the session's client, in order, secrets redacted.
+
+        Needs ``record_wire=True``: recording costs a copy of every frame, so it is off by default. A frame
+        received is recorded when it arrives (bad logons included), a frame written just before it is written
+        (a resend answer after its ``resend_delay``): whatever the client sent in reaction to a frame is always
+        listed after it, and a frame the client has read is always in the list already. A frame whose write
+        fails (the connection died) is listed too. The simulator's behaviour does not change with recording.
+        """
+        if not self.record_wire:
+            raise SimulatorError("transcript() needs a simulator created with record_wire=True")
+        return self._state(session).wire_frames()
 
     def is_logged_on(self, session: SimSession) -> bool:
         state = self._state(session)

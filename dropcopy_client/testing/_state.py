@@ -10,12 +10,12 @@ import re
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 
-from dropcopy_client._wire import data_field, encode, wrap
+from dropcopy_client._wire import FrameReader, data_field, encode, redact, wrap
 from dropcopy_client.testing._clock import format_ts
 
 if TYPE_CHECKING:
@@ -64,6 +64,56 @@ class Rejection:
 
 
 @attrs.frozen
+class WireFrame:
+    """One frame on a session's wire, as the simulator received it (``"in"``: client -> CME) or wrote it
+    (``"out"``: CME -> client), with secret tags already redacted (``dropcopy_client._wire.redact``).
+
+    ``at`` is the real UTC time of the receipt, or of the moment the write starts (not the simulator's clock).
+    """
+
+    at: datetime
+    direction: Literal["in", "out"]
+    raw: bytes
+
+    @property
+    def msg_type(self) -> str:
+        """Tag 35 ("" when the frame has none)."""
+        return _tag(self.raw, b"35") or ""
+
+    @property
+    def seq(self) -> int | None:
+        """Tag 34 of the outer message (None when absent or not a number)."""
+        text = _tag(self.raw, b"34")
+        return int(text) if text is not None and text.isdigit() else None
+
+
+def _tag(raw: bytes, tag: bytes) -> str | None:
+    """The first value of an outer header tag, searched before any 213 payload (whose inner header repeats
+    34 and 35)."""
+    end = raw.find(b"\x01213=")
+    head = raw if end < 0 else raw[: end + 1]
+    start = head.find(b"\x01" + tag + b"=")
+    if start < 0:
+        return None
+    start += len(tag) + 2
+    stop = head.find(b"\x01", start)
+    return head[start : stop if stop >= 0 else len(head)].decode("ascii", "replace")
+
+
+def split_frames(data: bytes) -> list[bytes]:
+    """``data`` cut into FIX frames; bytes that do not delimit cleanly (a deliberately broken frame) stay one
+    chunk, so nothing written is left out of a transcript."""
+    reader = FrameReader()
+    reader.feed(data)
+    frames: list[bytes] = []
+    while (frame := reader.next_message()) is not None:
+        frames.append(frame)
+    if sum(map(len, frames)) != len(data):
+        return [data]
+    return frames
+
+
+@attrs.frozen
 class ClientInfo:
     """What a logged-on client told us on its Logon; echoed in every outer header."""
 
@@ -90,9 +140,12 @@ class Stored:
 class SessionState:
     """Sequence numbers, store and counters of one :class:`SimSession`. Guard every use with ``lock``."""
 
-    def __init__(self, session: SimSession) -> None:
+    def __init__(self, session: SimSession, *, record_wire: bool = False) -> None:
         self.session = session
         self.lock = threading.RLock()
+        #: every frame in and out (redacted) when the simulator records the wire; None when it does not
+        self.wire: list[WireFrame] | None = [] if record_wire else None
+        self._wire_lock = threading.Lock()  # its own lock: the writer thread takes it outside the lock order
         self.next_out = 1
         self.next_in = 1
         self.store: dict[int, Stored] = {}
@@ -109,6 +162,21 @@ class SessionState:
         self.inbound_gap_target: int | None = None
         self.inbound_highest = 0
         self.logons = 0
+
+    # -- wire transcript -----------------------------------------------------------------------------------
+
+    def note_wire(self, direction: Literal["in", "out"], data: bytes) -> None:
+        """Record ``data`` (one received message, or a written chunk of frames) when recording is on."""
+        if self.wire is None:
+            return
+        at = datetime.now(UTC)
+        frames = [data] if direction == "in" else split_frames(data)
+        with self._wire_lock:
+            self.wire.extend(WireFrame(at, direction, redact(frame)) for frame in frames)
+
+    def wire_frames(self) -> list[WireFrame]:
+        with self._wire_lock:
+            return list(self.wire or ())
 
     # -- outbound ------------------------------------------------------------------------------------------
 

@@ -209,3 +209,40 @@ def test_the_same_fills_through_two_groups_are_applied_once(
             assert sum(s.duplicates for s in client.status()) == 3
         finally:
             client.stop()
+
+
+def test_stop_waits_for_a_resend_in_flight_to_be_answered_before_it_logs_out(
+    key: ApiKey, key_file: Path, tmp_path: Path
+) -> None:
+    """CME asks clients to wait for an in-flight resend to complete before logging out (spec §2.4): the Logout
+    must reach CME only after the last frame of its resend answer was written."""
+    with Simulator([key], sessions=[SESSION], resend_delay=2.0, record_wire=True) as slow:
+        client = DropCopyClient(config_for(slow, key_file, tmp_path / "data"))
+        try:
+            seen = Collector(client)
+            client.start(wait=15)
+            missing = fills(3)
+            live = fills(1, ScriptedSession(sender_comp_id="M2L001N", exec_id_prefix=99001))
+            slow.drop_next(SESSION, len(missing))
+            gap = slow.send_many(SESSION, missing)
+            last = slow.send_many(SESSION, live)[
+                -1
+            ]  # the client sees the gap and asks for it; the answer is slow
+            assert slow.wait_for(lambda: bool(resend_requests(slow)), 15)
+            client.stop()  # returns once every session is logged out
+            wire = slow.transcript(SESSION)
+            resent = [i for i, f in enumerate(wire) if f.direction == "out" and f.seq in gap]
+            logouts = [i for i, f in enumerate(wire) if f.direction == "in" and f.msg_type == "5"]
+            assert len(resent) == len(gap), "the resend answer was written in full"
+            assert logouts, "the client logged out"
+            assert logouts[0] > max(resent), "the Logout went out while the resend was still being answered"
+            # and the client had processed the whole answer when it logged out (369 = last number processed)
+            assert int(dict(parse_frame(wire[logouts[0]].raw))[369]) >= last
+            request = next(i for i, f in enumerate(wire) if f.direction == "in" and f.msg_type == "2")
+            assert all(
+                f.msg_type in ("0", "1") for f in wire[request + 1 : min(resent)] if f.direction == "in"
+            )
+            got = seen.of(Fill)
+            assert [f.exec_id for f in got] == exec_ids(missing) + exec_ids(live)  # nothing left behind
+        finally:
+            client.stop()

@@ -19,6 +19,7 @@ from dropcopy_client.testing import (
     ScriptedSession,
     SimSession,
     Simulator,
+    SimulatorError,
     Texts,
     format_ts,
 )
@@ -542,3 +543,37 @@ def test_stop_is_prompt_with_live_connections(clock: ManualClock) -> None:
     assert client.expect_closed() == []
     client.close()
     idle.close()
+
+
+def test_the_wire_transcript_records_both_ways_in_order_redacted(clock: ManualClock) -> None:
+    with make_sim(clock, record_wire=True, resend_delay=0.3) as sim:
+        sim.send_many(SESSION, inner(2))  # stored while offline: 1, 2
+        with connect(sim, clock) as client:
+            logon = client.logon()
+            client.expect("A")  # 3
+            client.send("2", [(7, 1), (16, 0)])  # answered after 0.3 s: 1, 2 and a GapFill for 3
+            got = client.read_all(3)
+            client.send("5")
+            client.expect("5")
+        assert sim.wait_logged_off(SESSION, 5)
+        frames = sim.transcript(SESSION)  # complete: a frame is recorded before it is written
+    assert [(f.direction, f.msg_type, f.seq) for f in frames] == [
+        ("in", "A", 1),
+        ("out", "A", 3),
+        ("in", "2", 2),
+        ("out", "n", 1),
+        ("out", "n", 2),
+        ("out", "4", 3),
+        ("in", "5", 3),
+        ("out", "5", 4),
+    ]
+    assert [f.raw for f in frames[3:6]] == [m.raw for m in got]  # written frames as the client read them
+    signature = dict(parse_frame(logon))[1402]
+    assert signature not in b"".join(f.raw for f in frames) and b"\x011402=***\x01" in frames[0].raw
+    assert all(f.at.tzinfo is not None for f in frames)
+    assert [f.at for f in frames] == sorted(f.at for f in frames)
+
+
+def test_the_transcript_is_off_by_default(sim: Simulator) -> None:
+    with pytest.raises(SimulatorError, match="record_wire=True"):
+        sim.transcript(SESSION)

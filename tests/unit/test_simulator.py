@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 import dropcopy_client.testing as testing
+from dropcopy_client import Fill, PendingCancel, PendingReplace, decode_strict
 from dropcopy_client._wire import FrameReader, encode, first, parse_fields, parse_frame
 from dropcopy_client.testing import (
     BUY,
@@ -22,6 +23,7 @@ from dropcopy_client.testing import (
     InnerHeader,
     ManualClock,
     Order,
+    OrderEventEntry,
     ScriptedSession,
     SimKey,
     SimSession,
@@ -109,6 +111,34 @@ def test_modify_cancel_elimination_reject() -> None:
     assert (rej[39], rej[150], rej[58]) == ("8", "8", "Price out of band")
     with pytest.raises(ValueError, match="cannot fill"):
         order.fill(1)
+
+
+def test_ebs_pending_acks_and_the_brokertec_fill_group_decode() -> None:
+    src = source()
+    order = src.order(ZNH7, account="ACCT3", side=BUY, qty=5, price="110.5")
+    order.ack()
+    pending = decode_strict(outer(order.pending_replace(), 7))
+    assert isinstance(pending[0], PendingReplace) and pending[0].price == Decimal("110.5")
+    cancel = decode_strict(outer(order.pending_cancel(), 8))
+    assert isinstance(cancel[0], PendingCancel) and cancel[0].ord_status.value == "6"
+    entries = [OrderEventEntry("77:1", "110.5", 3, "first"), OrderEventEntry("77:2", "110.515625", 2)]
+    raw = order.fill(5, order_events=entries)
+    tags = [tag for tag, _ in parse_frame(raw)]
+    start = tags.index(1795)
+    assert tags[start : start + 9] == [1795, 1797, 1799, 1800, 1802, 1797, 1799, 1800, tags[start + 8]]
+    assert tags[start + 8] > 1795  # the group sits in its tag-order place, the rest of the body around it
+    (fill_event,) = decode_strict(outer(raw, 9))
+    assert isinstance(fill_event, Fill)
+    got = [(e.exec_id, e.px, e.qty, e.text) for e in fill_event.order_events]
+    assert got == [("77:1", Decimal("110.5"), 3, "first"), ("77:2", Decimal("110.515625"), 2, None)]
+
+
+def outer(inner: bytes, seq: int) -> bytes:
+    """``inner`` as the simulator frames it on the wire (35=n, CME header)."""
+    state = SessionState(SimSession("ABCDEFN"))
+    state.next_out = seq
+    item = state.record("n", state.business_body(inner), T0, business=True)
+    return state.frame(item, ClientInfo("ABCDEFN", "OPS1", "US,IL"))
 
 
 def test_bust_refers_to_the_last_nine_characters_of_the_fill() -> None:

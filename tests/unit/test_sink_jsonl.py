@@ -69,7 +69,9 @@ def test_files_by_trade_date_else_received_date_else_notice_time(tmp_path: Path)
     gap = UnrecoverableGap(
         "XYZDEFN:84", 5, 9, "older than 48 hours", dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC), journal_id=8
     )
-    days = {type(e).__name__ + str(getattr(e, "journal_id", "")): file_date(e) for e in [*events, gap]}
+    days = {
+        type(e).__name__ + str(getattr(e, "journal_id", None) or ""): file_date(e) for e in [*events, gap]
+    }
     assert days["OrderAck1"] == dt.date(2026, 12, 1)  # received 23:59:59.999 UTC on Dec 1
     assert days["OrderAck4"] == dt.date(2026, 12, 2)  # received 3 ms later: Dec 2
     assert days["Fill2"] == days["Fill3"] == days["Fill5"] == days["TradeBust6"] == dt.date(2026, 12, 2)
