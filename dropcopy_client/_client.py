@@ -70,6 +70,7 @@ from dropcopy_client.errors import (
     KeyExpiredError,
     KeyFileError,
     LogonRejectedError,
+    LogonTimeout,
     SessionError,
 )
 from dropcopy_client.positions import Position, PositionBook
@@ -570,14 +571,15 @@ class DropCopyClient:
             self._hub.publish_live(event)
 
     def wait_logged_on(self, timeout: float) -> None:
-        """Block until every session is logged on. Raises LogonRejectedError or TimeoutError."""
+        """Block until every session is logged on. Raises :class:`~dropcopy_client.errors.LogonRejectedError`
+        or :class:`~dropcopy_client.errors.LogonTimeout` (a ``TimeoutError``)."""
         deadline = time.monotonic() + timeout
         for name, event in self._logon_waiters.items():
             while not event.wait(0.05):
                 if name in self._rejections:
                     raise LogonRejectedError(name, self._rejections[name])
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"session {name} did not log on within {timeout:.0f} s")
+                    raise LogonTimeout(name, timeout)
             if name in self._rejections:
                 raise LogonRejectedError(name, self._rejections[name])
 
