@@ -115,7 +115,7 @@ def _raise_sites() -> list[tuple[str, int, str]]:
                 continue
             exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
             name = exc.attr if isinstance(exc, ast.Attribute) else getattr(exc, "id", None)
-            if name and name[0].isupper() or name == "_Fail":
+            if (name and name[0].isupper()) or name == "_Fail":
                 sites.append((str(path.relative_to(PACKAGE)), node.lineno, name))
     return sites
 
