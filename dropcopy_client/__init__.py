@@ -27,6 +27,7 @@ from dropcopy_client._events import (
     SessionEvent,
     SessionState,
 )
+from dropcopy_client._handlers import ErrorEvent, SessionLevelEvent
 from dropcopy_client._health import SessionStatus
 from dropcopy_client._messages import (
     AffectedOrder,
@@ -102,6 +103,7 @@ __all__ = [
     "DropCopyError",
     "DuplicateIgnored",
     "EngineRestarted",
+    "ErrorEvent",
     "ExecTransType",
     "ExecType",
     "ExecutionReport",
@@ -142,6 +144,7 @@ __all__ = [
     "ResendRequested",
     "SessionError",
     "SessionEvent",
+    "SessionLevelEvent",
     "SessionState",
     "SessionStatus",
     "Side",
