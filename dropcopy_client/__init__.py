@@ -58,6 +58,7 @@ from dropcopy_client._recovery import (
     ResendRequested,
     UnrecoverableGap,
 )
+from dropcopy_client._serialize import event_to_dict
 from dropcopy_client.config import (
     ClientConfig,
     GroupConfig,
@@ -164,6 +165,7 @@ __all__ = [
     "cgw_target",
     "decode",
     "decode_strict",
+    "event_to_dict",
     "load_config",
     "msgw_target",
 ]

@@ -24,7 +24,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, get_args, overload
@@ -48,6 +48,7 @@ from dropcopy_client._events import (
     KeyExpiryWarning,
     SessionState,
 )
+from dropcopy_client._fills import fills_dataframe, read_fills
 from dropcopy_client._fsperm import permission_warnings
 from dropcopy_client._handlers import (
     E1,
@@ -94,6 +95,7 @@ from dropcopy_client.positions._touched import touched_positions
 log = logging.getLogger("dropcopy_client")
 
 LOCK_FILE = "lock"
+JOURNAL_FILE = "journal.sqlite"
 _ITERATOR_NUMBERS = itertools.count(1)
 #: how long stop() lets consumers catch up with the journal before it leaves them where they are
 DRAIN_TIMEOUT = 30.0
@@ -518,7 +520,7 @@ class DropCopyClient:
             self.wait_logged_on(wait)
 
     def _start(self, data_dir: Path) -> None:
-        self.journal = journal = Journal(data_dir / "journal.sqlite")
+        self.journal = journal = Journal(data_dir / JOURNAL_FILE)
         now = dt.datetime.now(dt.UTC)
         self._next_boundary = self.schedule.next_boundary(now)
         ledger = Ledger(journal.max_ledger_id() + 1)
@@ -1005,6 +1007,35 @@ class DropCopyClient:
                     yield item
         finally:
             puller.close()
+
+    # ------------------------------------------------------------------------------------------ history
+    def fills(
+        self, *, account: str | Iterable[str] | None = None, trade_date: dt.date | None = None
+    ) -> list[Fill]:
+        """The fills journaled so far, in arrival order, read back from the journal in ``data_dir``.
+
+        Works while the client runs, after it stopped and after a restart (the journal is the record), and
+        returns each fill once (the journal de-duplicates by ExecID). ``account``: one account or several;
+        ``trade_date``: 75 TradeDate. Spread summaries (``is_spread_summary``) are included: they are fills
+        of the spread, which the position book does not count.
+        """
+        groups = {name: spec.group for name, spec in self._specs.items()}
+        path = Path(self.config.data_dir) / JOURNAL_FILE
+        return read_fills(path, groups, account=account, trade_date=trade_date)
+
+    def fills_dataframe(
+        self,
+        *,
+        account: str | Iterable[str] | None = None,
+        trade_date: dt.date | None = None,
+        as_float: bool = False,
+    ) -> Any:
+        """:meth:`fills` as a pandas DataFrame, one row per fill (``pip install 'dropcopy-client[pandas]'``).
+
+        Prices stay exact ``Decimal`` unless ``as_float``; the columns (``dropcopy_client._fills.FILL_COLUMNS``)
+        are the same when there is no fill.
+        """
+        return fills_dataframe(self.fills(account=account, trade_date=trade_date), as_float=as_float)
 
     def status(self) -> list[SessionStatus]:
         """A snapshot of every session's state and counters."""

@@ -50,6 +50,7 @@ from dropcopy_client._enums import (
     Side,
     TimeInForce,
 )
+from dropcopy_client._serialize import ToDict
 from dropcopy_client._wire import parse_fields
 
 __all__ = [
@@ -207,7 +208,7 @@ class Source:
 
 
 @attrs.frozen(kw_only=True, slots=False, repr=False)
-class _Business:
+class _Business(ToDict):
     """What every business event carries besides its payload fields."""
 
     delivery: Delivery
@@ -537,7 +538,7 @@ class UnknownMessage(_Business):
 
 
 @attrs.frozen(kw_only=True)
-class MessageError:
+class MessageError(ToDict):
     """An *event* for input that cannot be decoded: the stream goes on, nothing is silently dropped.
 
     ``delivery`` is set when the outer frame verified and its header could be read (so the sequence number is

@@ -147,3 +147,42 @@ def test_wait_logged_on_raises_logon_timeout(tmp_path: Path, sim: Simulator, key
         stopper = threading.Thread(target=client.stop)
         stopper.start()
         stopper.join(60)
+
+
+def test_fills_are_read_back_from_the_journal(tmp_path: Path) -> None:
+    from dropcopy_client.testing import DEMO_SESSION, demo_client, demo_script
+
+    with demo_client(tmp_path) as (client, sim):
+        seen: list[dc.Fill] = []
+        client.on_fill(seen.append)
+        assert client.fills() == []  # no journal yet
+        client.start(wait=20)
+        script = demo_script()
+        sim.send_many(DEMO_SESSION, script)
+        expected = sum(1 for m in script if b"\x0139=1\x01" in m or b"\x0139=2\x01" in m)  # the demo's 8
+        deadline = time.monotonic() + 30
+        while len(client.fills()) < expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        running = client.fills()  # while the client runs
+        client.stop()
+        stopped = client.fills()  # and after it stopped: the journal is the record
+    assert len(stopped) == expected
+    assert [f.exec_id for f in running] == [f.exec_id for f in seen] == [f.exec_id for f in stopped]
+    assert all(isinstance(f, dc.Fill) and f.journal_id for f in stopped)
+    assert [f.journal_id for f in stopped] == sorted(f.journal_id for f in stopped)
+    accounts = {f.account for f in stopped}
+    assert accounts == {"ACCT1", "ACCT2"}
+    acct1 = client.fills(account="ACCT1")
+    assert acct1 and {f.account for f in acct1} == {"ACCT1"}
+    assert len(client.fills(account=["ACCT1", "ACCT2"])) == len(stopped)
+    day = stopped[0].trade_date
+    assert day is not None and client.fills(trade_date=day) == [f for f in stopped if f.trade_date == day]
+    assert client.fills(trade_date=day.replace(year=day.year - 1)) == []
+
+    frame = client.fills_dataframe(account="ACCT2")
+    assert list(frame.columns)[:3] == ["journal_id", "transact_time", "trade_date"]
+    assert len(frame) == len(client.fills(account="ACCT2")) and set(frame["account"]) == {"ACCT2"}
+    assert set(frame["side"]) <= {"BUY", "SELL"}
+    assert all(type(px).__name__ == "Decimal" for px in frame["last_px"])
+    assert client.fills_dataframe(as_float=True)["last_px"].dtype == float
+    assert list(client.fills_dataframe(account="NOBODY").columns) == list(frame.columns)
