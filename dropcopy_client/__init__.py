@@ -62,6 +62,7 @@ from dropcopy_client._serialize import event_to_dict
 from dropcopy_client.config import (
     ClientConfig,
     GroupConfig,
+    PositionsConfig,
     TargetConfig,
     cgw_target,
     load_config,
@@ -142,6 +143,7 @@ __all__ = [
     "Position",
     "PositionBook",
     "PositionException",
+    "PositionsConfig",
     "ResendRequested",
     "SessionError",
     "SessionEvent",

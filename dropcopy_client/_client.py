@@ -143,7 +143,7 @@ class DropCopyClient:
         self._engine_options = dict(engine_options or {})
         self.journal: Journal | None = None
         #: the position book fed by this client's stream (read it from any thread with ``snapshot()``)
-        self.book = book if book is not None else PositionBook()
+        self.book = book if book is not None else PositionBook(multipliers=config.positions.multipliers)
         self._specs = self._build_specs(config, today=today, env=env)
         self._health = {spec.name: SessionHealth(spec.group, spec.name) for spec in self._specs.values()}
         self._status_lock = threading.Lock()
