@@ -196,6 +196,10 @@ def run_page(page: str, work: Workdir) -> list[tuple[Snippet, str]]:
             if snippet.kind == "skip":
                 continue
             if snippet.lang == "python":
+                private = re.search(r"(from|import) dropcopy_client\._\w+", snippet.code)
+                assert private is None, (
+                    f"{snippet.where}: imports a private module ({private and private[0]})"
+                )
                 stop_running()
             if snippet.lang == "toml":
                 _check_toml(snippet, work.path)
