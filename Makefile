@@ -31,6 +31,7 @@ demo: $(STAMP)
 	$(BIN)/dropcopy demo
 
 test: $(STAMP) lint typecheck pg-server
+	$(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest
 
 # The sink tests start their own PostgreSQL server (tests/sinks/conftest.py); this makes sure one is installed:
@@ -69,8 +70,10 @@ fuzz: $(STAMP)
 	    exit 1; }; \
 	done
 
+# messages.md is generated from the model; then the site (docs/ plus the API reference from the docstrings) in site/
 docs: $(STAMP)
 	$(BIN)/python -m dropcopy_client._docgen --write docs/reference/messages.md
+	$(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache $(FUZZ_DIR)

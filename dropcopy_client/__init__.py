@@ -27,6 +27,7 @@ from dropcopy_client._events import (
     SessionEvent,
     SessionState,
 )
+from dropcopy_client._handlers import ErrorEvent, SessionLevelEvent
 from dropcopy_client._health import SessionStatus
 from dropcopy_client._messages import (
     AffectedOrder,
@@ -57,9 +58,11 @@ from dropcopy_client._recovery import (
     ResendRequested,
     UnrecoverableGap,
 )
+from dropcopy_client._serialize import event_to_dict
 from dropcopy_client.config import (
     ClientConfig,
     GroupConfig,
+    PositionsConfig,
     TargetConfig,
     cgw_target,
     load_config,
@@ -70,11 +73,16 @@ from dropcopy_client.errors import (
     DataDirInUse,
     DecodeError,
     DropCopyError,
+    ExportError,
+    JournalError,
     KeyExpiredError,
     KeyFileError,
     KeyStoreError,
     LogonRejectedError,
+    LogonTimeout,
     SessionError,
+    SigningError,
+    SimulatorError,
     SinkError,
 )
 from dropcopy_client.positions import Position, PositionBook, PositionException, WorkingOrder
@@ -97,15 +105,18 @@ __all__ = [
     "DropCopyError",
     "DuplicateIgnored",
     "EngineRestarted",
+    "ErrorEvent",
     "ExecTransType",
     "ExecType",
     "ExecutionReport",
+    "ExportError",
     "Fill",
     "FrameDropped",
     "GapDetected",
     "GapFilled",
     "GroupConfig",
     "HandlerFailed",
+    "JournalError",
     "JournalFailed",
     "KeyExpiredError",
     "KeyExpiryWarning",
@@ -115,6 +126,7 @@ __all__ = [
     "KeyStoreError",
     "LogonRejected",
     "LogonRejectedError",
+    "LogonTimeout",
     "MessageError",
     "ModifyAck",
     "MultiLegReportingType",
@@ -131,12 +143,16 @@ __all__ = [
     "Position",
     "PositionBook",
     "PositionException",
+    "PositionsConfig",
     "ResendRequested",
     "SessionError",
     "SessionEvent",
+    "SessionLevelEvent",
     "SessionState",
     "SessionStatus",
     "Side",
+    "SigningError",
+    "SimulatorError",
     "Sink",
     "SinkError",
     "Source",
@@ -151,6 +167,7 @@ __all__ = [
     "cgw_target",
     "decode",
     "decode_strict",
+    "event_to_dict",
     "load_config",
     "msgw_target",
 ]

@@ -77,6 +77,7 @@ cdef bint _configured = False
 cdef object _fallback = None  # the pure-Python decode(): decides whatever the fast path does not take
 cdef object _fallback_strict = None
 cdef object _variant = None  # _decode._variant
+cdef dict _variant_required = {}  # variant class -> attributes it requires beyond the base (a Fill's 31, 32, ...)
 cdef dict _variant_memo = {}
 cdef _Table _DELIVERY
 cdef _Table _SOURCE
@@ -101,11 +102,11 @@ cdef int _seconds_next = 0
 
 
 def configure(*, fallback, fallback_strict, tables, by_msg_type, delivery, source, unknown, variant,
-              length_tags, utc, now):
+              variant_required, length_tags, utc, now):
     """Take the Python decoder's tables and fallbacks (``_decode.compiled_decoder`` calls this once, at
     import; configuring again while another thread decodes would swap the tables under it)."""
     global _configured, _fallback, _fallback_strict, _variant, _DELIVERY, _SOURCE, _UNKNOWN, _BY_MSG_TYPE
-    global _UTC, _now, _N_IDS, _variant_memo, _seconds_used
+    global _UTC, _now, _N_IDS, _variant_memo, _seconds_used, _variant_required
     cdef dict ids = {}
     cdef int tag
     for described in tables.values():
@@ -130,6 +131,7 @@ def configure(*, fallback, fallback_strict, tables, by_msg_type, delivery, sourc
     _DELIVERY, _SOURCE, _UNKNOWN = built[delivery], built[source], built[unknown]
     _fallback, _fallback_strict, _variant = fallback, fallback_strict, variant
     _variant_memo = {}
+    _variant_required = dict(variant_required)
     _UTC, _now = utc, now
     _seconds_used = 0
     _configured = True
@@ -570,6 +572,11 @@ cdef object _fast(bytes data, object group, object session, object received_at, 
         values["msg_type"] = msg_type
     elif table.variants:
         cls, warnings = _classify(values)
+        found = PyDict_GetItem(_variant_required, cls)
+        if found != NULL:
+            for name in <tuple>found:
+                if values[name] is None:  # absent (a present tag never converts to None): Python explains
+                    return None
         values["warnings"] = warnings
     else:
         cls = table.cls

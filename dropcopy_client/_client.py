@@ -18,15 +18,16 @@ import asyncio
 import contextlib
 import datetime as dt
 import fcntl
+import itertools
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, get_args, overload
 
 import attrs
 
@@ -44,22 +45,36 @@ from dropcopy_client._delivery._consumers import END, OnError, Puller, Start
 from dropcopy_client._engine import DEFAULT_REFUSAL_PATTERNS, EngineProcess
 from dropcopy_client._events import (
     EngineRestarted,
-    FrameDropped,
-    HandlerFailed,
-    JournalFailed,
     KeyExpiryWarning,
-    KeyReloadFailed,
-    KeyRotated,
-    LogonRejected,
-    SessionEvent,
     SessionState,
 )
+from dropcopy_client._fills import fills_dataframe, read_fills
 from dropcopy_client._fsperm import permission_warnings
+from dropcopy_client._handlers import (
+    E1,
+    E2,
+    E3,
+    E4,
+    E5,
+    E6,
+    AnyHandler,
+    ErrorEvent,
+    ErrorHandler,
+    ExecutionHandler,
+    FillHandler,
+    MassActionHandler,
+    OrderAckHandler,
+    PositionHandler,
+    R,
+    Register,
+    SessionHandler,
+    SessionLevelEvent,
+)
 from dropcopy_client._health import SessionHealth, SessionStatus
 from dropcopy_client._ingest import Ingest, SessionRuntime
 from dropcopy_client._journal import Journal
-from dropcopy_client._messages import ExecutionReport, Fill, MessageError, OrderMassActionReport
-from dropcopy_client._recovery import Ledger, State, UnrecoverableGap
+from dropcopy_client._messages import ExecutionReport, Fill, OrderAck, OrderMassActionReport
+from dropcopy_client._recovery import Ledger, State
 from dropcopy_client._spec import CME, SessionSpec
 from dropcopy_client._week import WeeklySchedule
 from dropcopy_client.auth import KeySource, select_key
@@ -70,6 +85,7 @@ from dropcopy_client.errors import (
     KeyExpiredError,
     KeyFileError,
     LogonRejectedError,
+    LogonTimeout,
     SessionError,
 )
 from dropcopy_client.positions import Position, PositionBook
@@ -78,9 +94,9 @@ from dropcopy_client.positions._touched import touched_positions
 
 log = logging.getLogger("dropcopy_client")
 
-Handler = Callable[[Any], object]
-H = TypeVar("H", bound=Handler)
 LOCK_FILE = "lock"
+JOURNAL_FILE = "journal.sqlite"
+_ITERATOR_NUMBERS = itertools.count(1)
 #: how long stop() lets consumers catch up with the journal before it leaves them where they are
 DRAIN_TIMEOUT = 30.0
 
@@ -127,7 +143,7 @@ class DropCopyClient:
         self._engine_options = dict(engine_options or {})
         self.journal: Journal | None = None
         #: the position book fed by this client's stream (read it from any thread with ``snapshot()``)
-        self.book = book if book is not None else PositionBook()
+        self.book = book if book is not None else PositionBook(multipliers=config.positions.multipliers)
         self._specs = self._build_specs(config, today=today, env=env)
         self._health = {spec.name: SessionHealth(spec.group, spec.name) for spec in self._specs.values()}
         self._status_lock = threading.Lock()
@@ -268,15 +284,115 @@ class DropCopyClient:
         return tuple(self._specs)
 
     # ------------------------------------------------------------------------------------------ consumers
+    # The overloads only type the handler by the event classes given (see _handlers and tests/typing/):
+    # client.on(Fill) takes a Callable[[Fill], object] and rejects a Callable[[TradeBust], object].
+    @overload
+    def on(
+        self, *, name: str | None = ..., start: Start = ..., on_error: OnError = ..., max_attempts: int = ...
+    ) -> Register[object]: ...
+    @overload
     def on(
         self,
-        *types: type,
+        t1: type[E1],
+        /,
+        *,
+        name: str | None = ...,
+        start: Start = ...,
+        on_error: OnError = ...,
+        max_attempts: int = ...,
+    ) -> Register[E1]: ...
+    @overload
+    def on(
+        self,
+        t1: type[E1],
+        t2: type[E2],
+        /,
+        *,
+        name: str | None = ...,
+        start: Start = ...,
+        on_error: OnError = ...,
+        max_attempts: int = ...,
+    ) -> Register[E1 | E2]: ...
+    @overload
+    def on(
+        self,
+        t1: type[E1],
+        t2: type[E2],
+        t3: type[E3],
+        /,
+        *,
+        name: str | None = ...,
+        start: Start = ...,
+        on_error: OnError = ...,
+        max_attempts: int = ...,
+    ) -> Register[E1 | E2 | E3]: ...
+    @overload
+    def on(
+        self,
+        t1: type[E1],
+        t2: type[E2],
+        t3: type[E3],
+        t4: type[E4],
+        /,
+        *,
+        name: str | None = ...,
+        start: Start = ...,
+        on_error: OnError = ...,
+        max_attempts: int = ...,
+    ) -> Register[E1 | E2 | E3 | E4]: ...
+    @overload
+    def on(
+        self,
+        t1: type[E1],
+        t2: type[E2],
+        t3: type[E3],
+        t4: type[E4],
+        t5: type[E5],
+        /,
+        *,
+        name: str | None = ...,
+        start: Start = ...,
+        on_error: OnError = ...,
+        max_attempts: int = ...,
+    ) -> Register[E1 | E2 | E3 | E4 | E5]: ...
+    @overload
+    def on(
+        self,
+        t1: type[E1],
+        t2: type[E2],
+        t3: type[E3],
+        t4: type[E4],
+        t5: type[E5],
+        t6: type[E6],
+        /,
+        *,
+        name: str | None = ...,
+        start: Start = ...,
+        on_error: OnError = ...,
+        max_attempts: int = ...,
+    ) -> Register[E1 | E2 | E3 | E4 | E5 | E6]: ...
+    @overload
+    def on(
+        self,
+        *types: type[Any],
+        name: str | None = ...,
+        start: Start = ...,
+        on_error: OnError = ...,
+        max_attempts: int = ...,
+    ) -> Register[Any]: ...
+    def on(
+        self,
+        *types: type[Any],
         name: str | None = None,
         start: Start = "now",
         on_error: OnError = "retry",
         max_attempts: int = 5,
-    ) -> Callable[[H], H]:
-        """Register a handler for events of the given types (subclasses included).
+    ) -> Register[Any]:
+        """Register a handler for events of the given types (subclasses included; none: every event).
+
+        Used as a decorator, ``@client.on(dc.Fill, dc.TradeBust)``; it returns the handler unchanged. A type
+        checker accepts only a handler that takes every one of the types (here ``Fill | TradeBust``, or a
+        wider type such as ``ExecutionReport``).
 
         Each registration is a consumer with a durable cursor called ``name`` (default:
         ``handler:<module>.<qualname>``): after a crash it is re-fed every journaled event it had not
@@ -285,7 +401,7 @@ class DropCopyClient:
         ``on_error="dead_letter"`` it gives the event up after ``max_attempts`` (see docs/guides/delivery.md).
         """
 
-        def register(fn: H) -> H:
+        def register(fn: Callable[[Any], R]) -> Callable[[Any], R]:
             taken = [c.name for c in self._all_consumers()]
             consumer = HandlerConsumer(
                 name or default_name(fn, taken),
@@ -300,45 +416,47 @@ class DropCopyClient:
 
         return register
 
-    def on_event(self, fn: H) -> H:
-        """Every event, business and session-level."""
-        return self.on(object)(fn)
+    def on_event(self, fn: AnyHandler) -> AnyHandler:
+        """Every event, business and session-level (the handler takes ``object``)."""
+        self.on(object)(fn)
+        return fn
 
-    def on_execution(self, fn: H) -> H:
+    def on_execution(self, fn: ExecutionHandler) -> ExecutionHandler:
         """Every execution report (acks, fills, busts, corrections, ...)."""
-        return self.on(ExecutionReport)(fn)
+        self.on(ExecutionReport)(fn)
+        return fn
 
-    def on_fill(self, fn: H) -> H:
+    def on_order_ack(self, fn: OrderAckHandler) -> OrderAckHandler:
+        """New-order acknowledgements (39=0): an order is working."""
+        self.on(OrderAck)(fn)
+        return fn
+
+    def on_fill(self, fn: FillHandler) -> FillHandler:
         """Fills and partial fills."""
-        return self.on(Fill)(fn)
+        self.on(Fill)(fn)
+        return fn
 
-    def on_mass_action(self, fn: H) -> H:
+    def on_mass_action(self, fn: MassActionHandler) -> MassActionHandler:
         """Order mass action reports."""
-        return self.on(OrderMassActionReport)(fn)
+        self.on(OrderMassActionReport)(fn)
+        return fn
 
-    def on_error(self, fn: H) -> H:
+    def on_error(self, fn: ErrorHandler) -> ErrorHandler:
         """Undecodable messages, frames QuickFIX dropped, numbers declared lost, logon refusals, failing
-        consumers, journal failures and key files that changed but cannot be read."""
-        return self.on(
-            MessageError,
-            UnrecoverableGap,
-            FrameDropped,
-            LogonRejected,
-            HandlerFailed,
-            JournalFailed,
-            KeyReloadFailed,
-        )(fn)
+        consumers, journal failures and key files that changed but cannot be read (``dc.ErrorEvent``)."""
+        self.on(*get_args(ErrorEvent))(fn)
+        return fn
 
-    def on_position(self, fn: H) -> H:
+    def on_position(self, fn: PositionHandler) -> PositionHandler:
         """A position changed (after every fill, bust or correction that touched it; or its gap closed)."""
-        return self.on(Position)(fn)
+        self.on(Position)(fn)
+        return fn
 
-    def on_session(self, fn: H) -> H:
+    def on_session(self, fn: SessionHandler) -> SessionHandler:
         """Session state changes, key expiry warnings, key rotations and reload failures, logon refusals and
-        engine restarts."""
-        return self.on(
-            SessionEvent, KeyExpiryWarning, LogonRejected, EngineRestarted, KeyRotated, KeyReloadFailed
-        )(fn)
+        engine restarts (``dc.SessionLevelEvent``)."""
+        self.on(*get_args(SessionLevelEvent))(fn)
+        return fn
 
     def add_sink(
         self,
@@ -402,7 +520,7 @@ class DropCopyClient:
             self.wait_logged_on(wait)
 
     def _start(self, data_dir: Path) -> None:
-        self.journal = journal = Journal(data_dir / "journal.sqlite")
+        self.journal = journal = Journal(data_dir / JOURNAL_FILE)
         now = dt.datetime.now(dt.UTC)
         self._next_boundary = self.schedule.next_boundary(now)
         ledger = Ledger(journal.max_ledger_id() + 1)
@@ -570,14 +688,15 @@ class DropCopyClient:
             self._hub.publish_live(event)
 
     def wait_logged_on(self, timeout: float) -> None:
-        """Block until every session is logged on. Raises LogonRejectedError or TimeoutError."""
+        """Block until every session is logged on. Raises :class:`~dropcopy_client.errors.LogonRejectedError`
+        or :class:`~dropcopy_client.errors.LogonTimeout` (a ``TimeoutError``)."""
         deadline = time.monotonic() + timeout
         for name, event in self._logon_waiters.items():
             while not event.wait(0.05):
                 if name in self._rejections:
                     raise LogonRejectedError(name, self._rejections[name])
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"session {name} did not log on within {timeout:.0f} s")
+                    raise LogonTimeout(name, timeout)
             if name in self._rejections:
                 raise LogonRejectedError(name, self._rejections[name])
 
@@ -705,6 +824,17 @@ class DropCopyClient:
     ) -> None:
         self.stop()
 
+    async def __aenter__(self) -> Self:
+        """``async with client:``: ``start()`` in a worker thread, so the event loop keeps running meanwhile."""
+        await asyncio.get_running_loop().run_in_executor(None, self.start)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """``stop()`` in a worker thread: logs out, lets consumers (``stream()`` included) catch up."""
+        await asyncio.get_running_loop().run_in_executor(None, self.stop)
+
     def unlock(self, session: str) -> None:
         """Allow a locked-out session to log on again, after the key was fixed (or CME reopened the port)."""
         if self._engine is None:
@@ -719,25 +849,79 @@ class DropCopyClient:
             raise SessionError(session, f"unknown session; configured: {', '.join(self._specs)}")
 
     # ------------------------------------------------------------------------------------------ consuming
+    # events() and stream() yield what ``types`` names: events(types=Fill) is an Iterator[Fill]
+    @overload
+    def events(
+        self, timeout: float | None = ..., *, name: str | None = ..., start: Start = ...
+    ) -> Iterator[object]: ...
+    @overload
+    def events(
+        self,
+        timeout: float | None = ...,
+        *,
+        types: type[E1] | tuple[type[E1]],
+        name: str | None = ...,
+        start: Start = ...,
+    ) -> Iterator[E1]: ...
+    @overload
+    def events(
+        self,
+        timeout: float | None = ...,
+        *,
+        types: tuple[type[E1], type[E2]],
+        name: str | None = ...,
+        start: Start = ...,
+    ) -> Iterator[E1 | E2]: ...
+    @overload
+    def events(
+        self,
+        timeout: float | None = ...,
+        *,
+        types: tuple[type[E1], type[E2], type[E3]],
+        name: str | None = ...,
+        start: Start = ...,
+    ) -> Iterator[E1 | E2 | E3]: ...
+    @overload
+    def events(
+        self,
+        timeout: float | None = ...,
+        *,
+        types: tuple[type[E1], type[E2], type[E3], type[E4]],
+        name: str | None = ...,
+        start: Start = ...,
+    ) -> Iterator[E1 | E2 | E3 | E4]: ...
+    @overload
+    def events(
+        self,
+        timeout: float | None = ...,
+        *,
+        types: tuple[type[Any], ...],
+        name: str | None = ...,
+        start: Start = ...,
+    ) -> Iterator[Any]: ...
     def events(
         self,
         timeout: float | None = None,
         *,
         name: str | None = None,
-        types: tuple[type, ...] = (object,),
+        types: type[Any] | tuple[type[Any], ...] = (object,),
         start: Start = "now",
-    ) -> Iterator[object]:
+    ) -> Iterator[Any]:
         """Blocking iterator over events. Ends when the client stops, or after ``timeout`` s of silence.
 
-        Subscribed when called (before ``start()`` too, so nothing is missed). With ``name`` its cursor is
-        durable: after a crash it resumes with the last event it handed out that was not asked past.
+        ``types`` (one class or a tuple) keeps only those events (subclasses included); the iterator is typed
+        by them. Subscribed when called, before ``start()`` too: called before ``start()`` it sees the first
+        state change. With ``name`` its cursor is durable: after a crash it resumes with the last event it
+        handed out that was not asked past.
         """
-        consumer = self._iterator(name, types, start)
+        consumer = self._iterator(name, _type_tuple(types), start)
         return self._iterate(consumer, timeout)
 
     def _iterator(self, name: str | None, types: tuple[type, ...], start: Start) -> IteratorConsumer:
+        # a counter, not id(object()): a temporary's id is reused at once, so two iterators made in a row got
+        # the same name (and the second a ConfigError before start)
         consumer = IteratorConsumer(
-            name or f"iterator:{id(object()):x}", types, start=start, durable_cursor=name is not None
+            name or f"iterator:{next(_ITERATOR_NUMBERS)}", types, start=start, durable_cursor=name is not None
         )
         self._add(consumer)
         return consumer
@@ -768,16 +952,49 @@ class DropCopyClient:
         finally:
             puller.close()
 
-    async def stream(
-        self, *, name: str | None = None, types: tuple[type, ...] = (object,), start: Start = "now"
-    ) -> AsyncIterator[object]:
+    @overload
+    def stream(self, *, name: str | None = ..., start: Start = ...) -> AsyncIterator[object]: ...
+    @overload
+    def stream(
+        self, *, types: type[E1] | tuple[type[E1]], name: str | None = ..., start: Start = ...
+    ) -> AsyncIterator[E1]: ...
+    @overload
+    def stream(
+        self, *, types: tuple[type[E1], type[E2]], name: str | None = ..., start: Start = ...
+    ) -> AsyncIterator[E1 | E2]: ...
+    @overload
+    def stream(
+        self, *, types: tuple[type[E1], type[E2], type[E3]], name: str | None = ..., start: Start = ...
+    ) -> AsyncIterator[E1 | E2 | E3]: ...
+    @overload
+    def stream(
+        self,
+        *,
+        types: tuple[type[E1], type[E2], type[E3], type[E4]],
+        name: str | None = ...,
+        start: Start = ...,
+    ) -> AsyncIterator[E1 | E2 | E3 | E4]: ...
+    @overload
+    def stream(
+        self, *, types: tuple[type[Any], ...], name: str | None = ..., start: Start = ...
+    ) -> AsyncIterator[Any]: ...
+    def stream(
+        self,
+        *,
+        name: str | None = None,
+        types: type[Any] | tuple[type[Any], ...] = (object,),
+        start: Start = "now",
+    ) -> AsyncIterator[Any]:
         """Async iterator over events, for asyncio applications. Ends when the client stops.
 
-        Subscribed at the first ``async for`` step; use ``stream_from_now()`` semantics by creating it before
-        ``start()`` (the consumer is registered then).
+        Subscribed when called, not at the first ``async for`` step: a stream created before ``start()`` (or
+        ``async with client:``) sees the first state change. ``types`` as for :meth:`events`.
         """
+        consumer = self._iterator(name, _type_tuple(types), start)
+        return self._stream(consumer)
+
+    async def _stream(self, consumer: IteratorConsumer) -> AsyncIterator[object]:
         loop = asyncio.get_running_loop()
-        consumer = self._iterator(name, types, start)
         puller = await loop.run_in_executor(None, self._puller, consumer, None)
         if puller is None:
             return
@@ -790,6 +1007,35 @@ class DropCopyClient:
                     yield item
         finally:
             puller.close()
+
+    # ------------------------------------------------------------------------------------------ history
+    def fills(
+        self, *, account: str | Iterable[str] | None = None, trade_date: dt.date | None = None
+    ) -> list[Fill]:
+        """The fills journaled so far, in arrival order, read back from the journal in ``data_dir``.
+
+        Works while the client runs, after it stopped and after a restart (the journal is the record), and
+        returns each fill once (the journal de-duplicates by ExecID). ``account``: one account or several;
+        ``trade_date``: 75 TradeDate. Spread summaries (``is_spread_summary``) are included: they are fills
+        of the spread, which the position book does not count.
+        """
+        groups = {name: spec.group for name, spec in self._specs.items()}
+        path = Path(self.config.data_dir) / JOURNAL_FILE
+        return read_fills(path, groups, account=account, trade_date=trade_date)
+
+    def fills_dataframe(
+        self,
+        *,
+        account: str | Iterable[str] | None = None,
+        trade_date: dt.date | None = None,
+        as_float: bool = False,
+    ) -> Any:
+        """:meth:`fills` as a pandas DataFrame, one row per fill (``pip install 'dropcopy-client[pandas]'``).
+
+        Prices stay exact ``Decimal`` unless ``as_float``; the columns (``dropcopy_client._fills.FILL_COLUMNS``)
+        are the same when there is no fill.
+        """
+        return fills_dataframe(self.fills(account=account, trade_date=trade_date), as_float=as_float)
 
     def status(self) -> list[SessionStatus]:
         """A snapshot of every session's state and counters."""
@@ -850,6 +1096,15 @@ class DropCopyClient:
         incomplete."""
         runtime = self._runtimes.get(session)
         return bool(runtime is not None and runtime.uncertain)
+
+
+def _type_tuple(types: type[Any] | tuple[type[Any], ...]) -> tuple[type[Any], ...]:
+    """``types=Fill`` and ``types=(Fill,)`` mean the same."""
+    if isinstance(types, type):
+        return (types,)
+    if not types or not all(isinstance(t, type) for t in types):
+        raise TypeError(f"types must be a class or a non-empty tuple of classes, not {types!r}")
+    return tuple(types)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -387,6 +387,14 @@ _TABLES: dict[type[Any], _Table] = {
     cls: _Table(cls, lazy_raw=True)
     for cls in (*_ER_CLASSES, OrderMassActionReport, OrderCancelReject, BusinessMessageReject, UnknownMessage)
 }
+_BASE_REQUIRED = frozenset(spec.key for spec in _TABLES[ExecutionReport].required)
+#: what a variant requires beyond the ExecutionReport base: a Fill's price, quantity, side, instrument, ...
+#: (checked once the variant is known; a message without one is a MessageError naming the tag)
+_VARIANT_REQUIRED: dict[type[ExecutionReport], tuple[_Spec, ...]] = {
+    cls: extra
+    for cls in _ER_CLASSES
+    if (extra := tuple(spec for spec in _TABLES[cls].required if spec.key not in _BASE_REQUIRED))
+}
 #: inner 35 -> the table that converts it (every ExecutionReport variant shares the base's fields)
 _BY_MSG_TYPE: dict[str, _Table] = {
     "8": _TABLES[ExecutionReport],
@@ -601,6 +609,13 @@ def _payload(inner: bytes, delivery: Delivery, *, unwrapped: bool) -> BusinessEv
         converted.update(groups)
         if table is _BY_MSG_TYPE["8"]:
             cls, more = _variant(converted)
+            for spec in _VARIANT_REQUIRED.get(cls, ()):
+                if spec.name not in converted:
+                    status = converted["ord_status"].value
+                    raise _Fail(
+                        f"{name}: a {cls.__name__} (39={status}) without {spec.tag} {spec.fix_name}, which "
+                        f"every {cls.__name__} carries"
+                    )
             warnings += more
             table = _TABLES[cls]
         return table.build(converted, warnings=tuple(warnings), **envelope)  # type: ignore[no-any-return]
@@ -940,6 +955,9 @@ def compiled_decoder() -> ModuleType:
         source="source",
         unknown="unknown",
         variant=_variant,
+        variant_required={
+            cls: tuple(spec.name for spec in specs) for cls, specs in _VARIANT_REQUIRED.items()
+        },
         length_tags=tuple(LENGTH_TAGS),
         utc=_UTC,
         now=dt.datetime.now,

@@ -98,7 +98,18 @@ def _page() -> Iterator[str]:
     yield from _fields_table(_messages.ExecutionReport, skip_base=True)
     yield ""
     yield "Properties: `is_spread_summary` (442=3), `is_spread_leg` (442=2), `request_time` (5979 as a"
-    yield "datetime); `Fill.is_partial` (39=1)."
+    yield "datetime); `Fill.is_partial` (39=1); `instrument` (107, else 55, else 48, for display)."
+    yield ""
+    fill_required = [
+        a for a in attrs.fields(_messages.Fill) if a.default is attrs.NOTHING and "tag" in a.metadata
+    ]
+    yield (
+        "**Always on a `Fill`** (never None; a fill without one is a `MessageError` naming the tag): "
+        + ", ".join(
+            f"{a.metadata['tag']} `{a.name}`" for a in sorted(fill_required, key=lambda a: a.metadata["tag"])
+        )
+        + "."
+    )
     yield ""
     yield from _class_section(_messages.OrderEvent, level=3)
     others: tuple[tuple[type[Any], str], ...] = (

@@ -11,6 +11,8 @@ import enum
 
 import attrs
 
+from dropcopy_client._serialize import ToDict
+
 
 class SessionState(enum.Enum):
     """Life cycle of one drop copy FIX session."""
@@ -28,7 +30,7 @@ class SessionState(enum.Enum):
 
 
 @attrs.frozen
-class SessionEvent:
+class SessionEvent(ToDict):
     """A session changed state."""
 
     group: str
@@ -41,7 +43,7 @@ class SessionEvent:
 
 
 @attrs.frozen
-class LogonRejected:
+class LogonRejected(ToDict):
     """The counterparty answered our Logon with a Logout (tag 58 in ``text``). The session is locked out.
 
     ``advice`` says what to do next; ``clock_skew`` is how many seconds CME's clock (the Logout's
@@ -58,7 +60,7 @@ class LogonRejected:
 
 
 @attrs.frozen
-class KeyExpiryWarning:
+class KeyExpiryWarning(ToDict):
     """The key chosen for a session expires within 28 days: download and install a new one."""
 
     group: str
@@ -69,7 +71,7 @@ class KeyExpiryWarning:
 
 
 @attrs.frozen
-class HandlerFailed:
+class HandlerFailed(ToDict):
     """A consumer (handler, sink or iterator) raised on an event. Nothing else waits for it.
 
     ``event`` is the event it raised on: its cursor stays before it, and it is offered again after
@@ -88,7 +90,7 @@ class HandlerFailed:
 
 
 @attrs.frozen
-class JournalFailed:
+class JournalFailed(ToDict):
     """Writing the journal failed (disk full, I/O error), or works again (``recovered``).
 
     While it fails every session is logged out: nothing is acknowledged that is not journaled, and what CME
@@ -102,7 +104,7 @@ class JournalFailed:
 
 
 @attrs.frozen
-class EngineRestarted:
+class EngineRestarted(ToDict):
     """The engine process ended unexpectedly and was started again (``exit_code`` of the old one)."""
 
     exit_code: int | None
@@ -111,7 +113,7 @@ class EngineRestarted:
 
 
 @attrs.frozen
-class KeyRotated:
+class KeyRotated(ToDict):
     """The next logon of a session signs with another key than its last one: the key file or store changed on
     disk (CME's mid-week key rotation). Key ids only, never a secret."""
 
@@ -123,7 +125,7 @@ class KeyRotated:
 
 
 @attrs.frozen
-class KeyReloadFailed:
+class KeyReloadFailed(ToDict):
     """The key file or store changed on disk but could not be read: the previous keys stay in use.
 
     ``source`` is the file's path; ``reason`` the error (it names the file and what to do, never a secret).
@@ -136,7 +138,7 @@ class KeyReloadFailed:
 
 
 @attrs.frozen
-class FrameDropped:
+class FrameDropped(ToDict):
     """Bytes arrived that QuickFIX could not parse as a FIX message, and it dropped them (``reason`` is its
     own text, e.g. ``Invalid message: Expected BodyLength=12, Received BodyLength=495``).
 

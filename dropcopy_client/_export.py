@@ -24,7 +24,7 @@ import attrs
 
 from dropcopy_client._delivery._stream import JournalReader
 from dropcopy_client._journal import Journal
-from dropcopy_client.errors import DropCopyError
+from dropcopy_client.errors import ExportError
 from dropcopy_client.positions import PositionBook
 from dropcopy_client.positions._touched import touched_positions
 from dropcopy_client.sinks import Batch, Sink
@@ -36,10 +36,6 @@ log = logging.getLogger("dropcopy_client.export")
 BATCH = 512
 #: journal rows decoded per read while rebuilding positions before the first exported id
 READ = 2048
-
-
-class ExportError(DropCopyError):
-    """The export cannot start as asked (the message says what to do instead)."""
 
 
 @attrs.frozen

@@ -50,6 +50,7 @@ from dropcopy_client._enums import (
     Side,
     TimeInForce,
 )
+from dropcopy_client._serialize import ToDict
 from dropcopy_client._wire import parse_fields
 
 __all__ = [
@@ -207,7 +208,7 @@ class Source:
 
 
 @attrs.frozen(kw_only=True, slots=False, repr=False)
-class _Business:
+class _Business(ToDict):
     """What every business event carries besides its payload fields."""
 
     delivery: Delivery
@@ -379,6 +380,11 @@ class ExecutionReport(_Business):
         """5979 RequestTime as a datetime (microseconds; ``request_time_ns`` is exact)."""
         return None if self.request_time_ns is None else utc_from_ns(self.request_time_ns)
 
+    @property
+    def instrument(self) -> str | None:
+        """Display name: SecurityDesc (107), else Symbol (55), else SecurityID (48); None when none is sent."""
+        return self.security_desc or self.symbol or self.security_id
+
 
 @attrs.frozen(kw_only=True, slots=False, repr=False)
 class OrderAck(ExecutionReport):
@@ -407,12 +413,33 @@ class OrderRejected(ExecutionReport):
 
 @attrs.frozen(kw_only=True, slots=False, repr=False)
 class Fill(ExecutionReport):
-    """39=1 (partial) or 39=2 (complete) with 20=0: a trade. Outright, spread summary or spread leg (442)."""
+    """39=1 (partial) or 39=2 (complete) with 20=0: a trade. Outright, spread summary or spread leg (442).
+
+    The fields CME sends on every fill notice (spec §4.2-§4.3) are never None here: a 35=8 fill without one of
+    them is delivered as a :class:`MessageError` naming the tag, with the raw bytes kept, never as a Fill with
+    a hole (a position cannot be kept from a fill without price, quantity, side or instrument).
+    """
+
+    last_px: Decimal = attrs.field(metadata=_meta(31, "LastPx", Wire.PRICE, "fill price; always sent"))
+    last_qty: int = attrs.field(metadata=_meta(32, "LastQty", Wire.INT, "fill quantity; always sent"))
+    order_id: str = attrs.field(metadata=_meta(37, "OrderID", Wire.STRING, "CME order id; always sent"))
+    security_id: str = attrs.field(
+        metadata=_meta(48, "SecurityID", Wire.STRING, "instrument id (numeric on CME); always sent")
+    )
+    side: Side = attrs.field(metadata=_meta(54, "Side", Side, "always sent"))
+    transact_time: dt.datetime = attrs.field(
+        metadata=_meta(60, "TransactTime", Wire.UTC_TIMESTAMP, "always sent")
+    )
 
     @property
     def is_partial(self) -> bool:
         """39=1: the order has quantity left."""
         return self.ord_status is OrdStatus.PARTIALLY_FILLED
+
+    @property
+    def instrument(self) -> str:
+        """Display name: SecurityDesc (107), else Symbol (55), else SecurityID (48); as ``Position.instrument``."""
+        return self.security_desc or self.symbol or self.security_id
 
 
 @attrs.frozen(kw_only=True, slots=False, repr=False)
@@ -511,7 +538,7 @@ class UnknownMessage(_Business):
 
 
 @attrs.frozen(kw_only=True)
-class MessageError:
+class MessageError(ToDict):
     """An *event* for input that cannot be decoded: the stream goes on, nothing is silently dropped.
 
     ``delivery`` is set when the outer frame verified and its header could be read (so the sequence number is

@@ -9,6 +9,8 @@
 * ``bytes`` -> ASCII text, anything else escaped as ``\\xNN``;
 * nested attrs objects (``Delivery``, ``Source``, group entries) -> nested dicts; tuples -> lists.
 
+Every event has it as a method too: ``event.to_dict()`` (the :class:`ToDict` base).
+
 The first key is ``type`` (the class name); a durable event also gets ``journal_id``, ``idempotency_key``
 and ``replayed`` at the top level, so a reader never has to know where each class keeps them. The wire
 copies (``raw`` tags and the ``inner`` message) are left out unless ``fix_message=True``, which adds the
@@ -26,9 +28,7 @@ from typing import Any
 
 import attrs
 
-from dropcopy_client._messages import MessageError
-
-__all__ = ["event_to_dict", "fix_message_of", "plain"]
+__all__ = ["ToDict", "event_to_dict", "fix_message_of", "plain"]
 
 #: top-level keys event_to_dict adds to a durable event (when the event has them)
 STREAM_KEYS = ("journal_id", "idempotency_key", "replayed")
@@ -129,6 +129,7 @@ def event_to_dict(event: object, *, fix_message: bool = False) -> dict[str, Any]
 def fix_message_of(event: object) -> bytes | None:
     """The FIX message an event came from: a business event's inner message, a MessageError's whole (redacted)
     outer message, the frame an UnrecoverableGap gave up on (when one frame was the cause); else None."""
+    from dropcopy_client._messages import MessageError
     from dropcopy_client._recovery import UnrecoverableGap
 
     whole = isinstance(event, MessageError | UnrecoverableGap)
@@ -137,3 +138,19 @@ def fix_message_of(event: object) -> bytes | None:
 
 
 _MISSING: Any = object()
+
+
+class ToDict:
+    """Gives every event ``to_dict()``: :func:`event_to_dict`, the form ``dropcopy run --json`` prints.
+
+    A base of the event classes (business events, ``MessageError``, recovery, session and client events).
+    This module imports no event module at import time, so they can all depend on it.
+    """
+
+    __slots__ = ()
+
+    def to_dict(self, *, fix_message: bool = False) -> dict[str, Any]:
+        """This event as JSON-ready data: ``type``, its fields, ``journal_id``/``idempotency_key``/``replayed``
+        (for a journaled event); Decimals as exact strings, datetimes ISO-8601, enums by name. With
+        ``fix_message=True`` also the FIX message it came from (secrets redacted)."""
+        return event_to_dict(self, fix_message=fix_message)

@@ -28,6 +28,10 @@ Example::
     [[sink]]                    # optional, any number (docs/guides/sinks.md)
     url = "postgresql://risk@10.3.1.5:5432/risk"   # the password: ~/.pgpass or PGPASSWORD, not here
     table = "fills"
+
+    [positions]                 # optional (docs/guides/positions.md)
+    multipliers = { ES = 50, ZN = 1000 }   # 55 Symbol -> contract multiplier: realized_value in money
+    accounts = ["ACCT1", "ACCT2"]           # dropcopy positions / eod show only these
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import re
 import tomllib
 import urllib.parse
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -162,6 +167,23 @@ class SinkConfig:
         return open_sink(self.url, name=self.name, **options)
 
 
+def _decimal_map(values: Mapping[str, Decimal | int | str]) -> dict[str, Decimal]:
+    return {symbol: Decimal(value) for symbol, value in values.items()}
+
+
+@attrs.frozen
+class PositionsConfig:
+    """The ``[positions]`` table: how positions are valued and which accounts the position views show.
+
+    ``multipliers`` maps a product (55 Symbol, e.g. ``"ES"``) to its contract multiplier: with it a position's
+    ``realized_value`` is money, not price points. ``accounts``, when not empty, limits ``dropcopy positions``
+    and ``dropcopy eod`` to those accounts (the journal keeps every fill).
+    """
+
+    multipliers: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_decimal_map)
+    accounts: tuple[str, ...] = ()
+
+
 @attrs.frozen
 class ClientConfig:
     """Everything a :class:`~dropcopy_client.DropCopyClient` needs."""
@@ -183,6 +205,8 @@ class ClientConfig:
     source: str = "<python>"
     #: ``[[sink]]`` tables: where the journal's stream is also written (docs/guides/sinks.md)
     sinks: tuple[SinkConfig, ...] = ()
+    #: the ``[positions]`` table: contract multipliers and the accounts the position views show
+    positions: PositionsConfig = PositionsConfig()
 
 
 def cgw_target(
@@ -287,11 +311,11 @@ def config_from_dict(
 ) -> ClientConfig:
     """Validate a configuration already parsed from TOML (or built in Python)."""
     base = base or Path.cwd()
-    unknown = set(data) - {"client", "group", "sink"}
+    unknown = set(data) - {"client", "group", "sink", "positions"}
     if unknown:
         raise ConfigError(
             f"{source}: unknown top-level key(s) {sorted(unknown)}; "
-            "expected [client] and [[group]] (and optional [[sink]] tables)"
+            "expected [client] and [[group]] (and optional [[sink]] and [positions] tables)"
         )
     client = data.get("client", {})
     _no_unknown(client, _CLIENT_KEYS, f"{source} [client]")
@@ -351,9 +375,11 @@ def config_from_dict(
                 'its cursor): add name = "..." to one of them'
             )
         sink_names.add(sink.name)
+    positions = positions_from_dict(data.get("positions", {}), f"{source} [positions]")
     return ClientConfig(
         groups=groups,
         sinks=sinks,
+        positions=positions,
         data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
         heartbeat=heartbeat,
         location=location,
@@ -363,6 +389,42 @@ def config_from_dict(
         source=source,
         **app_fields,
     )
+
+
+_POSITIONS_KEYS = {"multipliers", "accounts"}
+
+
+def positions_from_dict(raw: Any, where: str = "[positions]") -> PositionsConfig:
+    """Validate a ``[positions]`` table: ``multipliers = {"ES" = 50}``, ``accounts = ["ACCT1"]``."""
+    _no_unknown(raw, _POSITIONS_KEYS, where)
+    multipliers_raw = raw.get("multipliers", {})
+    if not isinstance(multipliers_raw, dict):
+        raise ConfigError(
+            f'{where} multipliers = {multipliers_raw!r}: must be a table of product -> number, e.g. {{"ES" = 50}}'
+        )
+    multipliers = {
+        symbol: parse_multiplier(value, f"{where} multipliers.{symbol}")
+        for symbol, value in multipliers_raw.items()
+    }
+    accounts_raw = raw.get("accounts", [])
+    if not isinstance(accounts_raw, list) or not all(isinstance(a, str) and a for a in accounts_raw):
+        raise ConfigError(
+            f'{where} accounts = {accounts_raw!r}: must be a list of account names (1), e.g. ["ACCT1", "ACCT2"]'
+        )
+    return PositionsConfig(multipliers=multipliers, accounts=tuple(accounts_raw))
+
+
+def parse_multiplier(value: object, where: str) -> Decimal:
+    """A contract multiplier: a positive number (an integer, a decimal string, or a float written in TOML)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"{where} = {value!r}: must be a positive number, e.g. 50")
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        raise ConfigError(f"{where} = {value!r}: must be a positive number, e.g. 50") from None
+    if not number.is_finite() or number <= 0:
+        raise ConfigError(f"{where} = {value!r}: must be a positive number, e.g. 50")
+    return number
 
 
 def _group(raw: Any, index: int, source: str, base: Path) -> GroupConfig:

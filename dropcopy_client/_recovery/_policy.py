@@ -37,6 +37,8 @@ from typing import Literal
 
 import attrs
 
+from dropcopy_client._serialize import ToDict
+
 __all__ = [
     "Action",
     "DuplicateIgnored",
@@ -60,7 +62,7 @@ CME_RESEND_CAP = 2500
 
 # ---------------------------------------------------------------------------------------------- events
 @attrs.frozen
-class GapDetected:
+class GapDetected(ToDict):
     """Messages ``begin``..``end`` of ``session`` are missing: positions are uncertain until it closes."""
 
     session: str
@@ -70,7 +72,7 @@ class GapDetected:
 
 
 @attrs.frozen
-class ResendRequested:
+class ResendRequested(ToDict):
     """A ResendRequest for ``begin``..``end`` went out (at most 2,500 numbers, one at a time)."""
 
     session: str
@@ -80,7 +82,7 @@ class ResendRequested:
 
 
 @attrs.frozen
-class GapFilled:
+class GapFilled(ToDict):
     """The gap ``begin``..``end`` is closed: every number arrived, or was given up by an UnrecoverableGap."""
 
     session: str
@@ -90,7 +92,7 @@ class GapFilled:
 
 
 @attrs.frozen
-class UnrecoverableGap:
+class UnrecoverableGap(ToDict):
     """Messages ``begin``..``end`` cannot be recovered from CME; the stream continues after ``end``.
 
     Journaled, so every consumer sees it (after a restart too, flagged ``replayed``). ``reason`` says why;
@@ -115,7 +117,7 @@ class UnrecoverableGap:
 
 
 @attrs.frozen
-class DuplicateIgnored:
+class DuplicateIgnored(ToDict):
     """A message already journaled arrived again (resend, failover replay, second group); it had no effect."""
 
     session: str

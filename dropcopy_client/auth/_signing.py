@@ -8,14 +8,12 @@ from collections.abc import Mapping
 
 from cryptography.hazmat.primitives import hashes, hmac
 
+from dropcopy_client.errors import SigningError as SigningError  # re-exported: auth raises it
+
 #: Tags whose values form the canonical string, in this order (spec §1.3).
 CANONICAL_TAGS: tuple[int, ...] = (34, 49, 50, 52, 57, 108, 142, 369, 1603, 1604, 1605)
 #: Value of 1400 EncryptedPasswordMethod.
 SIGNATURE_METHOD = "CME-1-SHA-256"
-
-
-class SigningError(ValueError):
-    """The secret key cannot be used (not base64url, wrong length). Never carries the secret itself."""
 
 
 def canonical_logon(fields: Mapping[int, str]) -> str:

@@ -8,7 +8,7 @@ import click
 
 from dropcopy_client.cli.audit import audit
 from dropcopy_client.cli.certify import certify
-from dropcopy_client.cli.demo import demo
+from dropcopy_client.cli.demo import demo, simulate
 from dropcopy_client.cli.export import export
 from dropcopy_client.cli.keys import keys
 from dropcopy_client.cli.positions import eod, positions, replay
@@ -26,6 +26,7 @@ def main(verbose: int) -> None:
 
 main.add_command(keys)
 main.add_command(demo)
+main.add_command(simulate)
 main.add_command(run)
 main.add_command(status)
 main.add_command(positions)

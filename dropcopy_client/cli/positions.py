@@ -11,7 +11,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -21,7 +21,7 @@ import click
 from dropcopy_client._journal import JournalError
 from dropcopy_client.cli._exit import EXIT_CONFIG, EXIT_FAILED
 from dropcopy_client.cli._format import format_table, position_table, progress_bar
-from dropcopy_client.config import load_config
+from dropcopy_client.config import ClientConfig, PositionsConfig, load_config, parse_multiplier
 from dropcopy_client.errors import ConfigError
 from dropcopy_client.positions import (
     EodReport,
@@ -52,6 +52,41 @@ _config_option = click.option(
 _date_type = click.DateTime(formats=["%Y-%m-%d"])
 
 
+def _parse_multiplier(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, Decimal]:
+    multipliers: dict[str, Decimal] = {}
+    for text in values:
+        symbol, sep, number = text.partition("=")
+        if not sep or not symbol.strip():
+            raise click.BadParameter(f"{text!r}: expected SYMBOL=N, e.g. ES=50", ctx, param)
+        try:
+            multipliers[symbol.strip()] = parse_multiplier(number.strip(), f"--multiplier {symbol.strip()}")
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return multipliers
+
+
+def _book_options(fn: Any) -> Any:
+    """--account and --multiplier: the command line's [positions] table (they override the configuration)."""
+    fn = click.option(
+        "--multiplier",
+        "multipliers",
+        multiple=True,
+        metavar="SYMBOL=N",
+        callback=_parse_multiplier,
+        help="Contract multiplier of a product (55 Symbol), e.g. ES=50: realized P&L in money too. Repeatable; "
+        "adds to [positions] multipliers.",
+    )(fn)
+    return click.option(
+        "--account",
+        "accounts",
+        multiple=True,
+        metavar="ACCOUNT",
+        help="Only this account (1). Repeatable; replaces [positions] accounts.",
+    )(fn)
+
+
 def _format_options(fn: Any) -> Any:
     fn = click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row.")(fn)
     fn = click.option(
@@ -73,18 +108,28 @@ def _format_options(fn: Any) -> Any:
     metavar="YYYY-MM-DD",
     help="Only this trade date (75), YYYY-MM-DD.",
 )
-def positions(config_path: Path, fmt: str, trade_date: dt.datetime | None) -> None:
+@_book_options
+def positions(
+    config_path: Path,
+    fmt: str,
+    trade_date: dt.datetime | None,
+    accounts: tuple[str, ...],
+    multipliers: dict[str, Decimal],
+) -> None:
     """Print the position book rebuilt from the journal in the configuration's data directory.
 
     Reads <data_dir>/journal.sqlite read-only, so it works while `dropcopy run` (or your own client) is
     running. The table ends with the exception list: busts and corrections of fills never seen, and anything
-    else the book could not apply.
+    else the book could not apply. The configuration's [positions] table gives multipliers and the accounts
+    shown; --multiplier and --account override it.
     """
-    journal = _journal_path(config_path)
+    journal, settings = _journal_and_settings(config_path, accounts, multipliers)
     book = _run_replay(
-        lambda progress: replay_journal(journal, trade_date=_date(trade_date), progress=progress)
+        lambda progress: replay_journal(
+            journal, trade_date=_date(trade_date), multipliers=settings.multipliers, progress=progress
+        )
     )
-    click.echo(render_book(book, fmt), nl=False)
+    click.echo(render_book(book, fmt, accounts=settings.accounts), nl=False)
 
 
 # ---------------------------------------------------------------------------------------------- eod
@@ -106,16 +151,29 @@ def positions(config_path: Path, fmt: str, trade_date: dt.datetime | None) -> No
     help="Write here instead of stdout; *.csv gives CSV, *.json JSON, anything else text.",
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON, whatever --out is called.")
-def eod(config_path: Path, trade_date: dt.datetime, out: Path | None, as_json: bool) -> None:
+@_book_options
+def eod(
+    config_path: Path,
+    trade_date: dt.datetime,
+    out: Path | None,
+    as_json: bool,
+    accounts: tuple[str, ...],
+    multipliers: dict[str, Decimal],
+) -> None:
     """Write the end-of-day report of one trade date, per account and instrument.
 
     Buys, sells, busts, corrections, net, buy and sell VWAP, then the exception list. Fills of other trade
-    dates are left out; their busts and corrections are not this date's exceptions.
+    dates are left out; their busts and corrections are not this date's exceptions. Multipliers and accounts
+    as for `dropcopy positions`.
     """
-    journal = _journal_path(config_path)
+    journal, settings = _journal_and_settings(config_path, accounts, multipliers)
     day = trade_date.date()
-    book = _run_replay(lambda progress: replay_journal(journal, trade_date=day, progress=progress))
-    report = eod_report(book, day)
+    book = _run_replay(
+        lambda progress: replay_journal(
+            journal, trade_date=day, multipliers=settings.multipliers, progress=progress
+        )
+    )
+    report = eod_report(book, day, accounts=settings.accounts)
     suffix = out.suffix.lower() if out is not None else ""
     if as_json or suffix == ".json":
         text = report.to_json()
@@ -160,7 +218,18 @@ def _date(value: dt.datetime | None) -> dt.date | None:
     return value.date() if value is not None else None
 
 
-def _journal_path(config_path: Path) -> Path:
+def _journal_and_settings(
+    config_path: Path, accounts: tuple[str, ...], multipliers: dict[str, Decimal]
+) -> tuple[Path, PositionsConfig]:
+    """The journal and the [positions] settings, with the command line's --account and --multiplier."""
+    path, config = _journal_path(config_path)
+    settings = config.positions
+    return path, PositionsConfig(
+        multipliers={**settings.multipliers, **multipliers}, accounts=accounts or settings.accounts
+    )
+
+
+def _journal_path(config_path: Path) -> tuple[Path, ClientConfig]:
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -170,7 +239,7 @@ def _journal_path(config_path: Path) -> Path:
     if not path.exists():
         click.echo(f"dropcopy: no journal at {path} (has a client run with this configuration?)", err=True)
         click.get_current_context().exit(EXIT_FAILED)
-    return path
+    return path, config
 
 
 def _run_replay(replayer: Callable[[ProgressCallback], PositionBook]) -> PositionBook:
@@ -184,15 +253,20 @@ def _run_replay(replayer: Callable[[ProgressCallback], PositionBook]) -> Positio
     return book
 
 
-def render_book(book: PositionBook, fmt: str) -> str:
-    """The book as a table with its exception list (``table``), a JSON list or CSV; ends with a newline."""
-    snapshot = book.snapshot()
+def render_book(book: PositionBook, fmt: str, *, accounts: Collection[str] = ()) -> str:
+    """The book as a table with its exception list (``table``), a JSON list or CSV; ends with a newline.
+
+    ``accounts`` (not empty) shows only those accounts' positions and exceptions (and exceptions that name no
+    account, which may be anyone's)."""
+    wanted = set(accounts)
+    snapshot = [p for p in book.snapshot() if not wanted or p.account in wanted]
+    exceptions = [e for e in book.exceptions if not wanted or e.account is None or e.account in wanted]
     rows = [p.to_dict() for p in snapshot]
     if fmt == "json":
         return json.dumps(rows, indent=2) + "\n"
     if fmt == "csv":
         return _csv(rows, POSITION_COLUMNS)
-    return position_table(snapshot) + "\n\n" + exception_text(book.exceptions) + "\n"
+    return position_table(snapshot) + "\n\n" + exception_text(exceptions) + "\n"
 
 
 def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -225,12 +299,12 @@ def eod_text(report: EodReport) -> str:
             line.account,
             line.instrument,
             line.security_id,
-            str(line.buys),
-            str(line.sells),
-            f"{line.net:+d}",
+            str(line.bought_qty),
+            str(line.sold_qty),
+            f"{line.net_qty:+d}",
             shown(line.buy_vwap),
             shown(line.sell_vwap),
-            str(line.fills),
+            str(line.fill_count),
             str(line.busts),
             str(line.corrections),
             shown(line.realized_pnl),

@@ -2,7 +2,8 @@
 
 What a risk or operations desk reconciles against the clearing firm's statement (what-users-expect.md,
 convention 8): bought and sold quantities, busts, corrections, net, buy and sell VWAP, and every event the
-book could not apply. :class:`EodReport` renders as CSV and JSON for machines (``dropcopy eod`` adds the
+book could not apply. Field names are :class:`~dropcopy_client.positions.Position`'s (``bought_qty``,
+``net_qty``, ``fill_count``, ...). :class:`EodReport` renders as CSV and JSON for machines (``dropcopy eod`` adds the
 text for people). CSV has one header; a ``record`` column says whether a row is a ``position`` or an
 ``exception``, so ``csv.DictReader`` and pandas read the whole file.
 """
@@ -13,6 +14,7 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 
@@ -25,21 +27,31 @@ __all__ = ["EodLine", "EodReport", "eod_report"]
 
 @attrs.frozen
 class EodLine:
-    """One account and instrument on one trade date."""
+    """One account and instrument on one trade date.
+
+    Fields are named as on :class:`~dropcopy_client.positions.Position` wherever they mean the same thing
+    (``bought_qty``, ``net_qty``, ``fill_count``, ``realized_pnl``, ...), so one loop reads either.
+    """
 
     trade_date: dt.date
     account: str
     security_id: str
     instrument: str
-    buys: int
-    sells: int
-    net: int
+    symbol: str | None
+    security_desc: str | None
+    bought_qty: int
+    sold_qty: int
+    net_qty: int
     buy_vwap: Decimal | None
     sell_vwap: Decimal | None
-    fills: int
+    fill_count: int
     busts: int
     corrections: int
     realized_pnl: Decimal
+    #: the product's contract multiplier, when one is configured (``[positions] multipliers``)
+    multiplier: Decimal | None = None
+    #: ``realized_pnl`` in money (times the multiplier), when one is configured
+    realized_value: Decimal | None = None
 
     @classmethod
     def of(cls, position: Position, trade_date: dt.date) -> EodLine:
@@ -48,32 +60,41 @@ class EodLine:
             account=position.account,
             security_id=position.security_id,
             instrument=position.instrument,
-            buys=position.bought_qty,
-            sells=position.sold_qty,
-            net=position.net_qty,
+            symbol=position.symbol,
+            security_desc=position.security_desc,
+            bought_qty=position.bought_qty,
+            sold_qty=position.sold_qty,
+            net_qty=position.net_qty,
             buy_vwap=position.buy_vwap,
             sell_vwap=position.sell_vwap,
-            fills=position.fill_count,
+            fill_count=position.fill_count,
             busts=position.busts,
             corrections=position.corrections,
             realized_pnl=position.realized_pnl,
+            multiplier=position.multiplier,
+            realized_value=position.realized_value,
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (Decimals as exact strings), with ``Position.to_dict``'s names."""
         return {
             "trade_date": self.trade_date.isoformat(),
             "account": self.account,
             "security_id": self.security_id,
             "instrument": self.instrument,
-            "buys": self.buys,
-            "sells": self.sells,
-            "net": self.net,
+            "symbol": self.symbol,
+            "security_desc": self.security_desc,
+            "bought_qty": self.bought_qty,
+            "sold_qty": self.sold_qty,
+            "net_qty": self.net_qty,
             "buy_vwap": _exact(self.buy_vwap),
             "sell_vwap": _exact(self.sell_vwap),
-            "fills": self.fills,
+            "fill_count": self.fill_count,
             "busts": self.busts,
             "corrections": self.corrections,
             "realized_pnl": _exact(self.realized_pnl),
+            "multiplier": _exact(self.multiplier),
+            "realized_value": _exact(self.realized_value),
         }
 
 
@@ -83,15 +104,19 @@ _CSV_COLUMNS = (
     "account",
     "security_id",
     "instrument",
-    "buys",
-    "sells",
-    "net",
+    "symbol",
+    "security_desc",
+    "bought_qty",
+    "sold_qty",
+    "net_qty",
     "buy_vwap",
     "sell_vwap",
-    "fills",
+    "fill_count",
     "busts",
     "corrections",
     "realized_pnl",
+    "multiplier",
+    "realized_value",
     "kind",
     "reason",
     "exec_id",
@@ -140,15 +165,30 @@ class EodReport:
         return out.getvalue()
 
 
-def eod_report(book: PositionBook, trade_date: dt.date) -> EodReport:
+def eod_report(
+    book: PositionBook, trade_date: dt.date, *, accounts: Collection[str] | None = None
+) -> EodReport:
     """The report of ``trade_date`` from a book split by trade date (``replay_journal(..., trade_date=)``
-    gives the right one: busts and corrections of other dates' fills are not this date's exceptions)."""
+    gives the right one: busts and corrections of other dates' fills are not this date's exceptions).
+
+    ``accounts`` (when given and not empty) keeps only those accounts' lines and exceptions; an exception
+    that names no account (an undecodable message) is kept, since it may be anyone's.
+    """
     if not book.by_trade_date:
         raise ValueError("an end-of-day report needs a book split by trade date (by_trade_date=True)")
     if book.trade_date is not None and book.trade_date != trade_date:
         raise ValueError(f"this book holds trade date {book.trade_date}, not {trade_date}")
-    lines = tuple(EodLine.of(p, trade_date) for p in book.snapshot() if p.trade_date == trade_date)
-    exceptions = tuple(e for e in book.exceptions if e.trade_date in (None, trade_date))
+    wanted = set(accounts) if accounts else None
+    lines = tuple(
+        EodLine.of(p, trade_date)
+        for p in book.snapshot()
+        if p.trade_date == trade_date and (wanted is None or p.account in wanted)
+    )
+    exceptions = tuple(
+        e
+        for e in book.exceptions
+        if e.trade_date in (None, trade_date) and (wanted is None or e.account is None or e.account in wanted)
+    )
     return EodReport(trade_date, lines, exceptions, book.spread_summaries_on(trade_date))
 
 

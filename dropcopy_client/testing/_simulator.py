@@ -31,7 +31,8 @@ from dropcopy_client._wire import FrameError, FrameReader, first, parse_frame, r
 from dropcopy_client._wire.codec import Field
 from dropcopy_client.auth import ApiKey, keys_from_env, load_key_file
 from dropcopy_client.config import ClientConfig, Endpoint, SessionEndpoints, load_config
-from dropcopy_client.errors import DropCopyError, KeyFileError
+from dropcopy_client.errors import KeyFileError
+from dropcopy_client.errors import SimulatorError as SimulatorError  # re-exported by dropcopy_client.testing
 from dropcopy_client.testing._clock import Clock, format_ts, utc_now
 from dropcopy_client.testing._logon import LogonRequest, SimKey, validate_logon
 from dropcopy_client.testing._state import (
@@ -53,10 +54,6 @@ _ROLES: tuple[Role, Role] = ("primary", "backup")
 _CHUNK = 1 << 20
 _TICK = 0.05
 _LINGER = 1.0
-
-
-class SimulatorError(DropCopyError, RuntimeError):
-    """Misuse of the simulator (unknown session, not started, no live connection, ...)."""
 
 
 def _show(raw: bytes) -> str:

@@ -293,6 +293,8 @@ def test_discriminator(status: str, trans: str, cls: type[ExecutionReport]) -> N
         .replace("|39=0|", f"|39={status}|")
         .replace("|150=0", f"|150={status}")
     )
+    if cls is Fill:  # what every fill carries besides an ack's fields
+        body += "|31=4501.25|32=5|60=20240311-14:30:00.000"
     event = one(wrapped(f"{INNER_HEAD}|{body}"))
     assert type(event) is cls and event.warnings == ()
 
@@ -343,7 +345,8 @@ def test_repeated_tag_keeps_the_first_value_and_warns() -> None:
 def test_group_count_mismatch_is_a_warning() -> None:
     event = one(
         wrapped(
-            f"{INNER_HEAD}|{ACK_BODY.replace('|39=0|', '|39=2|').replace('|150=0', '|150=2')}|1795=3|1797=a|1797=b"
+            f"{INNER_HEAD}|{ACK_BODY.replace('|39=0|', '|39=2|').replace('|150=0', '|150=2')}"
+            "|31=4501.25|32=5|60=20240311-14:30:00.000|1795=3|1797=a|1797=b"
         )
     )
     assert isinstance(event, Fill) and [e.exec_id for e in event.order_events] == ["a", "b"]

@@ -566,7 +566,14 @@ def test_end_of_day_report_counts_busts_corrections_vwap_and_exceptions() -> Non
     feed(book, *inners, ghost.bust(), other_day.fill())
     eod = eod_report(book, dt.date(2026, 11, 20))
     [line] = eod.lines
-    assert (line.buys, line.sells, line.net, line.fills, line.busts, line.corrections) == (10, 4, 6, 3, 1, 1)
+    assert (line.bought_qty, line.sold_qty, line.net_qty, line.fill_count, line.busts, line.corrections) == (
+        10,
+        4,
+        6,
+        3,
+        1,
+        1,
+    )
     assert (line.buy_vwap, line.sell_vwap) == (D("100.6"), D("106"))  # (400 + 606) / 10
     assert line.realized_pnl == D("21.6")  # (106 - 100.6) * 4
     assert [e.kind for e in eod.exceptions] == ["unknown fill"]
@@ -576,7 +583,7 @@ def test_end_of_day_report_counts_busts_corrections_vwap_and_exceptions() -> Non
     assert data["positions"][0]["buy_vwap"] == "100.6" and data["exceptions"][0]["account"] == "B"
     rows = list(csv.DictReader(io.StringIO(eod.to_csv())))
     assert [r["record"] for r in rows] == ["position", "exception"]
-    assert (rows[0]["net"], rows[0]["busts"], rows[1]["kind"]) == ("6", "1", "unknown fill")
+    assert (rows[0]["net_qty"], rows[0]["busts"], rows[1]["kind"]) == ("6", "1", "unknown fill")
     with pytest.raises(ValueError, match="split by trade date"):
         eod_report(PositionBook(), dt.date(2026, 11, 20))
 
