@@ -61,6 +61,7 @@ from dropcopy_client._journal import Journal
 from dropcopy_client._messages import ExecutionReport, Fill, MessageError, OrderMassActionReport
 from dropcopy_client._recovery import Ledger, State, UnrecoverableGap
 from dropcopy_client._spec import CME, SessionSpec
+from dropcopy_client._stats import IngestStats
 from dropcopy_client._week import WeeklySchedule
 from dropcopy_client.auth import KeySource, select_key
 from dropcopy_client.config import ClientConfig, load_config
@@ -148,6 +149,8 @@ class DropCopyClient:
         self._keys_checked_on = today or dt.datetime.now(dt.UTC).date()
         self._keys_stop = threading.Event()
         self._key_watcher: threading.Thread | None = None
+        #: the writer's counters for metrics (dropcopy_client.metrics); outlives engine restarts
+        self._stats = IngestStats()
         for sink in config.sinks:
             self.add_sink(sink.open, name=sink.name, start=sink.start, on_error=sink.on_error)
 
@@ -520,6 +523,7 @@ class DropCopyClient:
             cli_hints=self._cli_hints,
             gc_freeze_every=self.gc_freeze_every,
             clock_offset=self.clock_offset,
+            stats=self._stats,
         )
         self._ingest.start()
 
