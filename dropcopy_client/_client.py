@@ -448,6 +448,7 @@ class DropCopyClient:
             hub.publish_live(warning)
         hub.start()
         self._ledger = ledger
+        self._session_log.begin(self._stats, time.monotonic())
         self._launch(starts)
         self._supervisor = threading.Thread(target=self._supervise, name="dropcopy-supervisor", daemon=True)
         self._supervisor.start()
@@ -466,7 +467,7 @@ class DropCopyClient:
         """A WARNING when a session's connectivity changes (see _sessionlog), checked once a second."""
         while not self._watch_stop.wait(1.0):
             try:
-                self._session_log.observe(self.status(), time.monotonic())
+                self._session_log.observe(self.status(), self._stats, time.monotonic())
             except Exception:
                 log.exception("watching the sessions failed")
 

@@ -598,8 +598,11 @@ class Ingest:
             self._move(name, SessionState.LOGGED_ON, at)
             if state is SessionState.RECOVERING:
                 self._move(name, state, at)
+            self.stats.logged_on(name)
             self._on_logged_on(name)
         elif code == Notice.LOGGED_OUT:
+            if payload and payload.get("was_logged_on"):
+                self.stats.logged_out(name)
             if health.state is not SessionState.LOCKED_OUT:
                 self._move(name, SessionState.STOPPED if self.stopping else SessionState.DISCONNECTED, at)
         elif code == Notice.REJECTED:

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dropcopy_client._events import SessionState
 from dropcopy_client._health import SessionStatus
 from dropcopy_client._spec import SessionSpec
+from dropcopy_client._stats import IngestStats
 
 log = logging.getLogger("dropcopy_client")
 
@@ -30,44 +31,56 @@ _QUIET = frozenset({SessionState.STOPPED, SessionState.LOGGING_OUT, SessionState
 
 
 class SessionLog:
-    """Feed it snapshots with :meth:`observe`; it logs when a session's connectivity changes."""
+    """Feed it snapshots with :meth:`observe`; it logs when a session's connectivity changes.
+
+    The writer's logon and disconnect counters (:class:`~dropcopy_client._stats.IngestStats`) tell it about a
+    logon or a drop that came and went between two looks."""
 
     def __init__(self, specs: Mapping[str, SessionSpec], *, grace: float, source: str | None = None) -> None:
         self._specs = specs
         self.grace = grace
         self._source = source
-        self._up: dict[str, bool] = {}
         self._since: dict[str, float] = {}
         self._warned: dict[str, bool] = {}
+        self._logons: dict[str, int] = {}
+        self._drops: dict[str, int] = {}
 
-    def observe(self, statuses: Iterable[SessionStatus], now: float) -> None:
+    def begin(self, stats: IngestStats, now: float) -> None:
+        """The client starts: every session is given ``grace`` seconds from now, counters are taken as seen."""
+        for name in self._specs:
+            self._since[name], self._warned[name] = now, False
+            self._logons[name], self._drops[name] = stats.logons.get(name, 0), stats.disconnects.get(name, 0)
+
+    def observe(self, statuses: Iterable[SessionStatus], stats: IngestStats, now: float) -> None:
         """``now`` is ``time.monotonic()``."""
         for status in statuses:
-            self._one(status, now)
+            self._one(
+                status, stats.logons.get(status.session, 0), stats.disconnects.get(status.session, 0), now
+            )
 
-    def _one(self, status: SessionStatus, now: float) -> None:
+    def _one(self, status: SessionStatus, logons: int, drops: int, now: float) -> None:
         name = status.session
-        up = status.state in _UP
-        if name not in self._up:
-            self._up[name], self._since[name], self._warned[name] = up, now, False
+        if name not in self._since:
+            self._since[name], self._warned[name] = now, False
+            self._logons[name], self._drops[name] = logons, drops
             return
-        was_up = self._up[name]
-        self._up[name] = up
+        went_up, self._logons[name] = logons > self._logons[name], logons
+        went_down, self._drops[name] = drops > self._drops[name], drops
         if status.state in _QUIET:
             self._since[name], self._warned[name] = now, False
             return
-        if up:
-            if self._warned[name]:
-                log.warning(
-                    "session %s: logged on again via %s after %.0f s",
-                    name,
-                    status.endpoint or "?",
-                    now - self._since[name],
-                    extra={"session": name, "event": "session_up"},
-                )
-            self._since[name], self._warned[name] = now, False
-            return
-        if was_up:
+        if went_up and self._warned[name]:
+            log.warning(
+                "session %s: logged on again via %s after %.0f s",
+                name,
+                status.endpoint or "?",
+                now - self._since[name],
+                extra={"session": name, "event": "session_up"},
+            )
+            self._warned[name] = False
+        if went_up or status.state in _UP:
+            self._since[name] = now
+        if went_down and status.state not in _UP:
             reason = f" ({status.text})" if status.text else ""
             log.warning(
                 "session %s: disconnected from %s%s; reconnecting",
@@ -77,8 +90,7 @@ class SessionLog:
                 extra={"session": name, "event": "session_down"},
             )
             self._since[name], self._warned[name] = now, True
-            return
-        if not self._warned[name] and now - self._since[name] >= self.grace:
+        elif status.state not in _UP and not self._warned[name] and now - self._since[name] >= self.grace:
             self._warned[name] = True
             log.warning(
                 "session %s: not logged on after %.0f s (%s%s). %s",

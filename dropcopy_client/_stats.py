@@ -53,6 +53,10 @@ class IngestStats:
         self.resend_requested: dict[str, int] = {}
         #: ranges declared lost (UnrecoverableGap) since start, by session
         self.unrecoverable_gaps: dict[str, int] = {}
+        #: logons, and connections that ended after a logon (a stop's logout included), by session: the
+        #: session watcher (_sessionlog) sees a flap shorter than its poll from these
+        self.logons: dict[str, int] = {}
+        self.disconnects: dict[str, int] = {}
         self.journal_write = Histogram(JOURNAL_WRITE_BUCKETS)
         self.handoff_depth = Histogram(HANDOFF_BUCKETS)
         #: the engine holds every session because the hand-off passed its high mark (and the count it reported)
@@ -64,6 +68,12 @@ class IngestStats:
     def resend_sent(self, session: str, begin: int, end: int) -> None:
         self.resend_requests[session] = self.resend_requests.get(session, 0) + 1
         self.resend_requested[session] = self.resend_requested.get(session, 0) + max(end - begin + 1, 0)
+
+    def logged_on(self, session: str) -> None:
+        self.logons[session] = self.logons.get(session, 0) + 1
+
+    def logged_out(self, session: str) -> None:
+        self.disconnects[session] = self.disconnects.get(session, 0) + 1
 
     def declared_lost(self, session: str) -> None:
         self.unrecoverable_gaps[session] = self.unrecoverable_gaps.get(session, 0) + 1

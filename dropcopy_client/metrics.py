@@ -77,6 +77,18 @@ METRICS: Final[tuple[tuple[str, str, tuple[str, ...], str], ...]] = (
         ("group", "session"),
         "Messages recognised as already journaled (resends, failover replays) and ignored.",
     ),
+    (
+        "dropcopy_logons",
+        "counter",
+        ("group", "session"),
+        "Logons accepted since the client started.",
+    ),
+    (
+        "dropcopy_disconnects",
+        "counter",
+        ("group", "session"),
+        "Connections that ended after a logon (CME's Logout, a dropped connection, a failover; a stop too).",
+    ),
     ("dropcopy_gaps_open", "gauge", ("group", "session"), "Sequence gaps open (being recovered)."),
     (
         "dropcopy_gap_open_messages",
@@ -250,6 +262,8 @@ class ClientCollector(Collector):
             add("dropcopy_messages", where, s.messages)
             add("dropcopy_message_errors", where, s.errors)
             add("dropcopy_duplicates", where, s.duplicates)
+            add("dropcopy_logons", where, stats.logons.get(s.session, 0))
+            add("dropcopy_disconnects", where, stats.disconnects.get(s.session, 0))
             add("dropcopy_gaps_open", where, len(s.open_gaps))
             add("dropcopy_gap_open_messages", where, sum(max(e - b + 1, 0) for b, e in s.open_gaps))
             add("dropcopy_resend_requests", where, stats.resend_requests.get(s.session, 0))

@@ -35,7 +35,9 @@ class Proc:
         self._new: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines, self._new), daemon=True),
-            threading.Thread(target=self._pump, args=(self.proc.stderr, self.err_lines, self._new), daemon=True),
+            threading.Thread(
+                target=self._pump, args=(self.proc.stderr, self.err_lines, self._new), daemon=True
+            ),
         ]
         for thread in self._threads:
             thread.start()
