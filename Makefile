@@ -23,8 +23,8 @@ FUZZ_DIR := .fuzz
 $(STAMP): pyproject.toml setup.py dropcopy_client/_cdecode.pyx
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	@echo "Installing dependencies (quickfix compiles for ~10 minutes the first time unless a wheel is found)..."
-	$(BIN)/python -m pip install --quiet $(FIND_LINKS) -e '.[dev]'
+	@echo "Installing dropcopy-client and its dependencies into $(VENV)$(if $(WHEELS), (prebuilt wheels from $(WHEELS)),: QuickFIX publishes no wheels, so pip compiles its C++ (about 10 minutes the first time; progress below, everything in $(VENV)/install.log))"
+	@$(BIN)/python scripts/install-progress $(VENV)/install.log -- $(BIN)/python -m pip install -v $(FIND_LINKS) -e '.[dev]'
 	@touch $(STAMP)
 
 demo: $(STAMP)

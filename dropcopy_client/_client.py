@@ -75,9 +75,12 @@ from dropcopy_client._ingest import Ingest, SessionRuntime
 from dropcopy_client._journal import Journal
 from dropcopy_client._messages import ExecutionReport, Fill, OrderAck, OrderMassActionReport
 from dropcopy_client._recovery import Ledger, State
+from dropcopy_client._sdnotify import Notifier
+from dropcopy_client._sessionlog import SessionLog
 from dropcopy_client._spec import CME, SessionSpec
+from dropcopy_client._stats import IngestStats
 from dropcopy_client._week import WeeklySchedule
-from dropcopy_client.auth import KeySource, select_key
+from dropcopy_client.auth import KeySource
 from dropcopy_client.config import ClientConfig, load_config
 from dropcopy_client.errors import (
     ConfigError,
@@ -164,6 +167,18 @@ class DropCopyClient:
         self._keys_checked_on = today or dt.datetime.now(dt.UTC).date()
         self._keys_stop = threading.Event()
         self._key_watcher: threading.Thread | None = None
+        #: the writer's counters for metrics (dropcopy_client.metrics); outlives engine restarts
+        self._stats = IngestStats()
+        self._session_log = SessionLog(
+            self._specs,
+            grace=float(config.logon_timeout + config.reconnect_interval),
+            source=None if config.source.startswith("<") else config.source,
+        )
+        self._watch_stop = threading.Event()
+        self._session_watcher: threading.Thread | None = None
+        #: SIGINT/SIGTERM asked this client to stop (run() returns, events()/stream() end); see _Signals
+        self._stop_requested = threading.Event()
+        self._in_run = False
         for sink in config.sinks:
             self.add_sink(sink.open, name=sink.name, start=sink.start, on_error=sink.on_error)
 
@@ -182,10 +197,12 @@ class DropCopyClient:
         self._key_sources: dict[str, KeySource] = {}
         for group in config.groups:
             source = KeySource.from_group(group, env=env)
-            keys = source.load()  # key_file, key_store (passphrase: DROPCOPY_KEY_PASSPHRASE) or key_env
+            source.load()  # key_file, key_store (passphrase: DROPCOPY_KEY_PASSPHRASE) or key_env
             self._key_sources[group.name] = source
             for target in group.targets:
-                selection = select_key(keys, target.sender_comp_id, group.environment, today=today)
+                # without select_key's own log record: start() says it once per key (not per target, not
+                # per segment)
+                selection = source.select(target.sender_comp_id, group.environment, today=today)
                 for segment, endpoints in target.segments.items():
                     spec = SessionSpec(
                         group=group.name,
@@ -511,11 +528,13 @@ class DropCopyClient:
         for warning in permission_warnings(self.config):  # keys and journal readable by others: say so
             log.warning("%s", warning)
         self._lock_data_dir(data_dir)
+        self._stop_requested.clear()
         try:
             self._start(data_dir)
         except BaseException:
             self._teardown()
             raise
+        _SIGNALS.attach(self)
         if wait is not None:
             self.wait_logged_on(wait)
 
@@ -542,17 +561,12 @@ class DropCopyClient:
         for consumer in self._pending:
             hub.add(consumer)
         self._pending = []
+        self._log_key_expiry()
         for warning in self._key_warnings:
-            log.warning(
-                "key %s for session %s expires on %s (%s days left): download a new key from CME Customer Center",
-                warning.access_key_id,
-                warning.session,
-                warning.expires,
-                warning.days_left,
-            )
             hub.publish_live(warning)
         hub.start()
         self._ledger = ledger
+        self._session_log.begin(self._stats, time.monotonic())
         self._launch(starts)
         self._supervisor = threading.Thread(target=self._supervise, name="dropcopy-supervisor", daemon=True)
         self._supervisor.start()
@@ -560,6 +574,55 @@ class DropCopyClient:
             self._keys_stop.clear()
             self._key_watcher = threading.Thread(target=self._watch_keys, name="dropcopy-keys", daemon=True)
             self._key_watcher.start()
+        if self._session_watcher is None:
+            self._watch_stop.clear()
+            self._session_watcher = threading.Thread(
+                target=self._watch_sessions, name="dropcopy-sessions", daemon=True
+            )
+            self._session_watcher.start()
+
+    def _watch_sessions(self) -> None:
+        """A WARNING when a session's connectivity changes (see _sessionlog), checked once a second."""
+        while not self._watch_stop.wait(1.0):
+            try:
+                self._session_log.observe(self.status(), self._stats, time.monotonic())
+            except Exception:
+                log.exception("watching the sessions failed")
+
+    def _stop_session_watch(self) -> None:
+        self._watch_stop.set()
+        if self._session_watcher is not None:
+            self._session_watcher.join(5)
+            self._session_watcher = None
+
+    def _writer_alive(self, max_age: float = 5.0) -> bool:
+        """The writer thread turned within ``max_age`` s (the systemd watchdog pings only then)."""
+        at = self._stats.writer_alive_at
+        return self._engine is not None and at is not None and time.monotonic() - at < max_age
+
+    def _log_key_expiry(self) -> None:
+        """One WARNING per key that expires soon, naming every session that signs with it."""
+        by_key: dict[str, list[KeyExpiryWarning]] = {}
+        for warning in self._key_warnings:
+            by_key.setdefault(warning.access_key_id, []).append(warning)
+        for key_id, warnings in by_key.items():
+            first = warnings[0]
+            source = self._key_sources[first.group].name
+            where = (
+                "put it in DROPCOPY_ACCESS_KEY_ID and DROPCOPY_SECRET_KEY before the next start"
+                if source == "environment"
+                else f"add it to {source}; the client picks it up without a restart"
+            )
+            log.warning(
+                "key %s (sessions %s) expires on %s, %s days left: generate a new key in CME Customer Center "
+                "and %s",
+                key_id,
+                ", ".join(w.session for w in warnings),
+                first.expires,
+                first.days_left,
+                where,
+                extra={"session": first.session, "event": "key_expiry", "key_id": key_id},
+            )
 
     def _open_ledger(
         self, journal: Journal, ledger: Ledger, data_dir: Path, now: dt.datetime
@@ -638,6 +701,7 @@ class DropCopyClient:
             cli_hints=self._cli_hints,
             gc_freeze_every=self.gc_freeze_every,
             clock_offset=self.clock_offset,
+            stats=self._stats,
         )
         self._ingest.start()
 
@@ -707,8 +771,10 @@ class DropCopyClient:
         engine = self._engine
         if engine is None:
             self._release_lock()
+            _SIGNALS.detach(self)
             return
         self._stopping = True
+        self._stop_session_watch()
         self._keys_stop.set()
         if self._key_watcher is not None:
             self._key_watcher.join(5)
@@ -752,6 +818,7 @@ class DropCopyClient:
         self._teardown()
 
     def _teardown(self) -> None:
+        self._stop_session_watch()
         if self._engine is not None and self._engine.alive:
             self._engine.kill()
             self._engine.close(5)
@@ -766,6 +833,7 @@ class DropCopyClient:
             self.journal.close()
             self.journal = None
         self._release_lock()
+        _SIGNALS.detach(self)
 
     def _lock_data_dir(self, data_dir: Path, patience: float = 15.0) -> None:
         """An exclusive lock on ``data_dir`` for this client and its engine process.
@@ -800,20 +868,46 @@ class DropCopyClient:
             os.close(fd)
 
     def run(self) -> None:
-        """Start, then block until Ctrl-C or SIGTERM; log out cleanly either way."""
-        stop = threading.Event()
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, lambda *_: stop.set())
+        """Start, then block until Ctrl-C or SIGTERM; log out cleanly either way.
+
+        Under systemd (``Type=notify``) it also says ``READY=1`` once every session is logged on (30 s after
+        start at the latest), pings the watchdog while the writer turns, and says ``STOPPING=1`` at the end.
+        """
+        notifier = Notifier(self.status, self._writer_alive)
+        self._in_run = True
+        _SIGNALS.attach(self, force=True)  # run() promises Ctrl-C and SIGTERM, whatever was installed before
         try:
             self.start()
-            while not stop.wait(0.5):
+            notifier.start()
+            while not self._stop_requested.wait(0.5):
                 pass
         finally:
+            notifier.stopping()
             self.stop()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            self._in_run = False
+            _SIGNALS.detach(self)
+
+    def _take_signal(self, signum: int) -> bool:
+        """Whether this client handles SIGINT/SIGTERM now: ``run()`` returns, running ``events()`` and
+        ``stream()`` iterators end (so the ``for`` loop and the ``with client:`` block finish and log out),
+        and a signal during ``stop()`` is ignored (it must not cut a logout short). False: nothing here waits
+        for it, and the signal does what it would do without the client."""
+        if self._stopping:
+            log.warning("%s: already logging out; wait for it to finish", signal.Signals(signum).name)
+            return True
+        if self._stop_requested.is_set():
+            return False  # a second Ctrl-C after the iterators ended: the user wants out, as usual
+        ended = False
+        hub = self._hub
+        for consumer in list(hub.consumers) if hub is not None else []:
+            if isinstance(consumer, IteratorConsumer) and not consumer.stopped:
+                consumer.stopped = True  # its puller returns END within 0.1 s
+                ended = True
+        if not (ended or self._in_run):
+            return False
+        self._stop_requested.set()
+        log.info("%s: stopping (every session logs out)", signal.Signals(signum).name)
+        return True
 
     def __enter__(self) -> DropCopyClient:
         self.start()
@@ -940,7 +1034,7 @@ class DropCopyClient:
         if puller is None:
             return
         try:
-            while True:
+            while not consumer.stopped:
                 item = puller.next(timeout if timeout is not None else 3600.0)
                 if item is END:
                     return
@@ -999,7 +1093,7 @@ class DropCopyClient:
         if puller is None:
             return
         try:
-            while True:
+            while not consumer.stopped:
                 item = await loop.run_in_executor(None, puller.next, 0.2)
                 if item is END:
                     return
@@ -1105,6 +1199,72 @@ def _type_tuple(types: type[Any] | tuple[type[Any], ...]) -> tuple[type[Any], ..
     if not types or not all(isinstance(t, type) for t in types):
         raise TypeError(f"types must be a class or a non-empty tuple of classes, not {types!r}")
     return tuple(types)
+
+
+class _Signals:
+    """SIGINT and SIGTERM for every client started on the main thread, installed once for all of them.
+
+    Installed when the first client starts, and only over Python's defaults (SIGINT's KeyboardInterrupt,
+    SIGTERM's SIG_DFL) or asyncio.run()'s SIGINT handler: a handler the application installed is left alone
+    (``run()`` installs it whatever was there). Restored when the last client stops. A signal no client takes
+    (see ``DropCopyClient._take_signal``) does what it would have done: the previous handler is called, SIGINT
+    raises KeyboardInterrupt, and SIGTERM raises SystemExit(0) -- so ``with client:`` still logs out.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: list[DropCopyClient] = []
+        self._previous: dict[int, Any] = {}
+
+    def attach(self, client: DropCopyClient, *, force: bool = False) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        with self._lock:
+            if client not in self._clients:
+                self._clients.append(client)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                current = signal.getsignal(sig)
+                if current is self.handle:
+                    continue
+                if (
+                    force
+                    or current in (signal.default_int_handler, signal.SIG_DFL)
+                    or _asyncio_sigint(current)
+                ):
+                    self._previous[sig] = current
+                    signal.signal(sig, self.handle)
+
+    def detach(self, client: DropCopyClient) -> None:
+        with self._lock:
+            if client in self._clients:
+                self._clients.remove(client)
+            if self._clients or threading.current_thread() is not threading.main_thread():
+                return
+            for sig, previous in self._previous.items():
+                if signal.getsignal(sig) is self.handle:
+                    signal.signal(sig, previous)
+            self._previous.clear()
+
+    def handle(self, signum: int, frame: Any) -> None:
+        taken = [client._take_signal(signum) for client in list(self._clients)]
+        if any(taken):
+            return
+        previous = self._previous.get(signum)
+        if callable(previous) and previous is not signal.default_int_handler:
+            previous(signum, frame)
+        elif signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        else:
+            raise SystemExit(0)
+
+
+def _asyncio_sigint(handler: Any) -> bool:
+    """asyncio.run()'s SIGINT handler (it only cancels the main task, which a stream() can do better)."""
+    func = getattr(handler, "func", None)
+    return isinstance(getattr(func, "__self__", None), asyncio.Runner)
+
+
+_SIGNALS = _Signals()
 
 
 def _pid_alive(pid: int) -> bool:

@@ -48,9 +48,11 @@ from dropcopy_client._recovery import (
     GapDetected,
     GapFilled,
     Ledger,
+    ResendRequested,
     State,
     UnrecoverableGap,
 )
+from dropcopy_client._stats import IngestStats
 from dropcopy_client._wire import redact
 from dropcopy_client.positions import Position, PositionBook
 
@@ -150,8 +152,11 @@ class Ingest:
         cli_hints: bool = False,
         gc_freeze_every: int = 0,
         clock_offset: float = 0.0,
+        stats: IngestStats | None = None,
     ) -> None:
         self.engine = engine
+        #: counters for metrics, updated per batch or notice (never per message)
+        self.stats = stats if stats is not None else IngestStats()
         self.clock_offset = clock_offset
         self._freeze_every = gc_freeze_every
         self._since_freeze = 0
@@ -246,6 +251,7 @@ class Ingest:
                     self._probe()
                 if now - last_flush > 0.2:
                     last_flush = now
+                    self.stats.writer_alive_at = now
                     self._idle()
         except BaseException:
             log.exception("the journal writer stopped on an internal error")
@@ -261,6 +267,7 @@ class Ingest:
         for frame in frames:
             if frame[0] == "batch":
                 records.extend(frame[1])
+        self.stats.handoff_depth.observe(len(records))
         # one transaction per WRITE_BATCH records: consumers at the live edge start on the first ones at once
         # (latency), and a batch never outgrows the stream tail they read from (a consumer behind the tail
         # decodes again from the journal)
@@ -316,6 +323,7 @@ class Ingest:
         dirty, dead = self.hub.take_writes()
         ledger.begin()
         out = _Batch()
+        began = time.perf_counter()
         try:
             with self.journal.transaction() as tx:
                 known = tx.known_keys(keys) if keys else set()
@@ -344,6 +352,7 @@ class Ingest:
                 sessions[name].epoch = epoch
             self._degrade(exc, len(records))
             return
+        self.stats.journal_write.observe(time.perf_counter() - began)
         self._pending_lost = []
         self._after_commit(out, ids)
         if self._freeze_every:
@@ -473,6 +482,7 @@ class Ingest:
     def _after_commit(self, out: _Batch, ids: list[int]) -> None:
         for gap in out.lost:
             self.sessions[gap.session].lost = True
+            self.stats.declared_lost(gap.session)
             with self._status_lock:
                 self.health[gap.session].lost += gap.end - gap.begin + 1
             log.error(
@@ -567,6 +577,8 @@ class Ingest:
                 self.stopped_seen = True
             elif code == Notice.BUFFER:
                 log.info("engine hand-off buffer: %s", payload)
+                self.stats.handoff_held = bool(payload.get("held"))
+                self.stats.handoff_reported = payload.get("waiting")
             return
         health = self.health[name]
         runtime = self.sessions[name]
@@ -586,8 +598,11 @@ class Ingest:
             self._move(name, SessionState.LOGGED_ON, at)
             if state is SessionState.RECOVERING:
                 self._move(name, state, at)
+            self.stats.logged_on(name)
             self._on_logged_on(name)
         elif code == Notice.LOGGED_OUT:
+            if payload and payload.get("was_logged_on"):
+                self.stats.logged_out(name)
             if health.state is not SessionState.LOCKED_OUT:
                 self._move(name, SessionState.STOPPED if self.stopping else SessionState.DISCONNECTED, at)
         elif code == Notice.REJECTED:
@@ -603,6 +618,8 @@ class Ingest:
             log.warning("session %s: %s; trying the other gateway", name, payload)
         elif code == Notice.RECOVERY:
             self._emit(payload)
+            if isinstance(payload, ResendRequested):
+                self.stats.resend_sent(name, payload.begin, payload.end)
             if isinstance(payload, GapDetected):
                 runtime.engine_gap = True
                 if health.state is SessionState.LOGGED_ON:

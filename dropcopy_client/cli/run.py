@@ -1,9 +1,10 @@
 """``dropcopy run`` and ``dropcopy status``: run every session of a configuration, and look at it from elsewhere.
 
 ``run`` prints one line per event and publishes the client's health to ``<data_dir>/status.json`` every second
-(written atomically, so a reader never sees half a file). ``status`` shows that file while its writer is alive
-and current; otherwise the runner is gone, and the only truth left is QuickFIX's store: the next sequence
-numbers of each session, which are what the next logon will use.
+(written atomically, so a reader never sees half a file); with ``--metrics`` it also serves Prometheus metrics,
+and under systemd it speaks the notify protocol (ready, watchdog, stopping). ``status`` shows that file while
+its writer is alive and current; otherwise the runner is gone, and the only truth left is QuickFIX's store: the
+next sequence numbers of each session, which are what the next logon will use.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import json
 import logging
 import os
 import re
+import select
 import signal
+import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,9 +28,10 @@ import click
 
 from dropcopy_client._client import DropCopyClient
 from dropcopy_client._delivery import ConsumerStatus
-from dropcopy_client._events import SessionEvent, SessionState
+from dropcopy_client._events import KeyExpiryWarning, SessionEvent, SessionState
 from dropcopy_client._fsperm import permission_warnings
 from dropcopy_client._health import SessionStatus
+from dropcopy_client._sdnotify import Notifier
 from dropcopy_client._spec import CME
 from dropcopy_client.cli._exit import (
     EXIT_CONFIG,
@@ -85,37 +89,63 @@ _config_option = click.option(
     is_flag=True,
     help="Refuse to start (exit 2) when a key file, key store or the data_dir can be read by others.",
 )
+@click.option(
+    "--metrics",
+    "metrics_address",
+    metavar="ADDR:PORT",
+    envvar="DROPCOPY_METRICS",
+    help="Serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; port 0: any free port, "
+    "named in status.json). Needs the metrics extra: pip install 'dropcopy-client[metrics]'.",
+)
 def run(
-    config_path: Path, as_json: bool, sink_urls: tuple[str, ...], sink_names: tuple[str, ...], strict: bool
+    config_path: Path,
+    as_json: bool,
+    sink_urls: tuple[str, ...],
+    sink_names: tuple[str, ...],
+    strict: bool,
+    metrics_address: str | None,
 ) -> None:
     """Log on every session of the configuration and print every event until Ctrl-C or SIGTERM.
 
-    Stopping logs every session out and delivers what was already received before exiting with 0. A wrong
-    configuration or key file exits with 2 before any connection. Once every session is locked out (CME
-    refused its logon) nothing can make progress: the reason is printed and the exit code is 3.
+    Stopping logs every session out and delivers what was already received before exiting with 0; so does a
+    closed standard output (`dropcopy run | head`). A wrong configuration, key file or --metrics address exits
+    with 2 before any connection; a client that cannot start (another one runs on the data_dir) exits with 1.
+    Once every session is locked out (CME refused its logon) nothing can make progress: the reason is printed
+    and the exit code is 3.
     """
     ctx = click.get_current_context()
+    metrics = None
     try:
         config = with_sinks(load_config(config_path), sink_urls, sink_names)
         loose = permission_warnings(config) if strict else []
         if loose:
             raise ConfigError("; ".join(loose) + " (--strict refuses files that others can read)")
         client = DropCopyClient(config, cli_hints=True)
+        if metrics_address is not None:
+            metrics = _serve_metrics(client, metrics_address)
     except (ConfigError, KeyFileError) as exc:
         click.echo(f"dropcopy: {exc}", err=True)
         ctx.exit(EXIT_CONFIG)
     stop = threading.Event()
-    client.on(object, name="cli:printer")(_printer(as_json, stop))
+    stdout = StdoutWatch(stop)
+    client.on(object, name="cli:printer")(_printer(as_json, stdout))
     publisher = StatusPublisher(
-        client.status, Path(client.config.data_dir) / STATUS_FILE, consumers=client.consumers
+        client.status,
+        Path(client.config.data_dir) / STATUS_FILE,
+        consumers=client.consumers,
+        extra={"metrics": metrics.url} if metrics is not None else None,
     )
     client.on(SessionEvent, name="cli:status")(lambda _: publisher.poke())  # a state change is shown at once
+    notifier = Notifier(client.status, client._writer_alive)  # systemd Type=notify; a no-op elsewhere
     code = EXIT_OK
     with _stop_signals(stop):
         try:
             client.start()
             publisher.start()
+            notifier.start()
             while not stop.wait(0.5):
+                if stdout.closed():
+                    break
                 stuck = _no_progress(client.status())
                 if stuck is not None:
                     click.echo(f"dropcopy: {stuck}", err=True)
@@ -126,9 +156,36 @@ def run(
             click.echo(f"dropcopy: cannot start: {exc}", err=True)
             code = EXIT_FAILED
         finally:
+            notifier.stopping()
             client.stop()
             publisher.close()
+            if metrics is not None:
+                metrics.close()
     ctx.exit(code)
+
+
+def _serve_metrics(client: DropCopyClient, address: str) -> Any:
+    """The metrics server for ``--metrics`` (before any connection: a wrong address exits 2)."""
+    try:
+        from prometheus_client import CollectorRegistry
+
+        from dropcopy_client.metrics import ClientCollector, parse_address, serve
+    except ImportError:
+        raise ConfigError(
+            "--metrics needs prometheus-client, which is not installed: pip install 'dropcopy-client[metrics]'"
+        ) from None
+    host, port = parse_address(address)
+    registry = CollectorRegistry()
+    registry.register(ClientCollector(client))
+    try:
+        server = serve(registry, (host, port))
+    except OSError as exc:
+        raise ConfigError(
+            f"--metrics {address}: cannot listen there ({exc.strerror or exc}); choose a free port, or an "
+            "address of this machine (127.0.0.1 for local scrapes only)"
+        ) from None
+    log.info("serving metrics on %s", server.url, extra={"event": "metrics_listening", "url": server.url})
+    return server
 
 
 def with_sinks(config: ClientConfig, urls: tuple[str, ...], names: tuple[str, ...]) -> ClientConfig:
@@ -161,17 +218,58 @@ def _no_progress(sessions: list[SessionStatus]) -> str | None:
     return None
 
 
-def _printer(as_json: bool, stop: threading.Event) -> Callable[[object], None]:
+def _printer(as_json: bool, stdout: StdoutWatch) -> Callable[[object], None]:
     def show(event: object) -> None:
+        if not as_json and isinstance(event, KeyExpiryWarning):
+            return  # the client logged it already (once per key, on stderr): a terminal would show it twice
         line = event_json(event) if as_json else describe(event)
-        if not line:
+        if not line or stdout.gone:
             return
         try:
             click.echo(line)
-        except BrokenPipeError:  # `dropcopy run | head`: nobody reads any more, so stop like Ctrl-C
-            stop.set()
+        except (BrokenPipeError, ValueError):  # `dropcopy run | head`: nobody reads any more
+            stdout.close()
 
     return show
+
+
+class StdoutWatch:
+    """Notices that nobody reads standard output any more, even when nothing is written to it.
+
+    ``dropcopy run | head -n 3`` on a quiet session writes nothing after the third line, so a failed write
+    would never tell. ``poll()`` on the write end of a pipe whose reader is gone reports ``POLLERR`` (and a
+    closed terminal ``POLLHUP``) without writing, so the main loop asks twice a second. Once it is gone, stdout
+    is pointed at /dev/null so that nothing later (the printer, the interpreter's final flush) fails on it,
+    and the run stops like Ctrl-C, with exit code 0.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
+        self.gone = False
+        try:
+            self._fd: int | None = sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):  # replaced by something without a descriptor (tests)
+            self._fd = None
+
+    def closed(self) -> bool:
+        if not self.gone and self._fd is not None:
+            poller = select.poll()
+            poller.register(self._fd, 0)  # POLLERR, POLLHUP and POLLNVAL are always reported
+            if any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0)):
+                self.close()
+        return self.gone
+
+    def close(self) -> None:
+        if self.gone:
+            return
+        self.gone = True
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self._fd)
+                os.close(devnull)
+        log.info("standard output closed: stopping")
+        self._stop.set()
 
 
 @contextlib.contextmanager
@@ -203,8 +301,10 @@ class StatusPublisher:
         interval: float = PUBLISH_SECONDS,
         pid: int | None = None,
         consumers: Callable[[], list[ConsumerStatus]] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         self.path = path
+        self._extra = dict(extra or {})
         self._status = status
         self._consumers = consumers
         self._interval = interval
@@ -246,6 +346,7 @@ class StatusPublisher:
             "running": running,
             "sessions": [session_json(s) for s in self._status()],
             "consumers": [consumer_json(c) for c in (self._consumers() if self._consumers else [])],
+            **self._extra,
         }
         tmp = self.path.with_name(f".{self.path.name}.{self._pid}.tmp")
         try:
@@ -304,8 +405,8 @@ def status(config_path: Path, as_json: bool) -> None:
 
     The live view comes from <data_dir>/status.json when its process is alive and wrote it within 10 s;
     otherwise each session's next sequence numbers are read from QuickFIX's store, with state "stopped".
-    Exit codes: 0 running and healthy, 3 a session is locked out, 4 numbers were declared lost this week
-    (see `dropcopy audit`), 5 not running.
+    Exit codes: 0 running and healthy, 3 a session is locked out, 4 numbers were declared lost this trading
+    week (see `dropcopy audit`), 5 not running (checked in this order: 5, then 3, then 4).
     """
     ctx = click.get_current_context()
     try:
