@@ -479,8 +479,10 @@ class Journal:
         since_ns: int | None = None,
         until_ns: int | None = None,
         trade_date: str | None = None,
+        after_id: int = 0,
     ) -> Iterator[JournalRow]:
-        """Journaled messages in arrival order, for replay: ``since_ns <= received_ns < until_ns``.
+        """Journaled messages in arrival order, for replay: ``since_ns <= received_ns < until_ns``, and row id
+        above ``after_id`` (a position book rebuilt from its own tables needs only the rows after them).
 
         Reads in pages by row id, so memory stays flat and no read transaction is held between pages; the
         iteration stops at the last row that existed when it started.
@@ -502,7 +504,7 @@ class Journal:
             params.append(trade_date)
         sql = f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY id LIMIT {_PAGE}"
         end = conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0
-        after = 0
+        after = after_id
         while True:
             page = conn.execute(sql, (after, end, *params)).fetchall()
             for row_id, sess, epoch, seq, ns, mtype, key, xid, acct, sec, tdate, pdup, pres, raw in page:
@@ -526,9 +528,10 @@ class Journal:
                 return
             after = page[-1][0]
 
-    def count(self) -> int:
-        """Number of journaled messages (duplicates not included)."""
-        return int(self._readable().execute("SELECT count(*) FROM messages").fetchone()[0])
+    def count(self, *, after_id: int = 0) -> int:
+        """Number of journaled messages (duplicates not included), of those with row id above ``after_id``."""
+        sql = "SELECT count(*) FROM messages WHERE id > ?"
+        return int(self._readable().execute(sql, (after_id,)).fetchone()[0])
 
     def duplicates(self) -> int:
         """Number of duplicates recorded (and not journaled as messages)."""
