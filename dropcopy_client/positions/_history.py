@@ -603,8 +603,10 @@ class SqliteFillHistory:
                 yield from page
                 after = page[-1][ID]
         finally:
-            if own and conn.in_transaction:
-                conn.execute("COMMIT")
+            if own:  # also when the reader stops early (the generator is closed), maybe after close()
+                with contextlib.suppress(sqlite3.Error):
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
         for row in self._pending:
             if row[ID] > after:
                 yield row
