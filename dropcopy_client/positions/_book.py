@@ -576,13 +576,13 @@ class _Exception:
 # ------------------------------------------------------------------------------------------------ rows
 
 
-def _er_row(event: ExecutionReport, row_id: int) -> Row:
+def _er_row(event: ExecutionReport, row_id: int, orders: Mapping[str, object]) -> Row:
     """The history row of an execution report (module docstring of ``_history``)."""
     kind = _ER_KINDS.get(type(event))
     if kind is None:
         kind = next((k for cls, k in _ER_KINDS.items() if isinstance(event, cls)), OTHER)
     if kind == FILL:
-        return _fill_row(event, row_id)
+        return _fill_row(event, row_id, orders)
     if kind in (BUST, CORRECTION):
         if event.multi_leg_reporting_type is _SUMMARY:
             kind += 1  # SPREAD_BUST, SPREAD_CORRECTION
@@ -636,8 +636,8 @@ def _er_row(event: ExecutionReport, row_id: int) -> Row:
             event.order_qty,
             _price_text(event.price),
             event.cl_ord_id,
-            event.symbol,
-            event.security_desc,
+            None,
+            event.security_desc or event.symbol,  # a working order shows one name: 107, else 55
             None,
         )
     if kind == DONE and not leg:
@@ -681,7 +681,8 @@ _FILL_FIELDS = itemgetter(
 )
 
 
-def _fill_row(event: ExecutionReport, row_id: int) -> Row:
+def _fill_row(event: ExecutionReport, row_id: int, orders: Mapping[str, object]) -> Row:
+    """A fill's row. Its order's columns only while that order is working: otherwise they change nothing."""
     (
         exec_id,
         exec_ref,
@@ -708,6 +709,8 @@ def _fill_row(event: ExecutionReport, row_id: int) -> Row:
     if mlrt is None or mlrt is not _LEG:
         kind = SUMMARY if mlrt is _SUMMARY else FILL if usable else BAD_FILL
         secondary = source = None
+        if order_id not in orders:
+            order_id = leaves = cum = None
     else:  # a leg: never touches working orders (it carries the spread order's id)
         kind = LEG if usable else BAD_LEG
         secondary, source = event.secondary_exec_id, event.source.sender_comp_id
@@ -826,29 +829,25 @@ class PositionBook:
             row: Row | None
             if isinstance(event, ExecutionReport):
                 journal_id = event.delivery.journal_id
-                # a journal row id above every one applied is new: the journal's ExecIDs are unique
-                fresh = journal_id is not None and journal_id > self._last_journal_id
-                if not fresh and self.history.seen(event.exec_id):
+                if journal_id is not None and journal_id > self._last_journal_id:
+                    # a journal row id above every one applied is new: the journal's ExecIDs are unique
+                    self._last_journal_id = journal_id
+                elif self.history.seen(event.exec_id):
                     return []
-                row_id = self._next_id(journal_id)
-                row = _fill_row(event, row_id) if type(event) is Fill else _er_row(event, row_id)
-            elif isinstance(event, OrderMassActionReport):
-                journal_id = event.delivery.journal_id
-                row = _mass_action_row(event, self._next_id(journal_id))
-            elif isinstance(event, MessageError):
-                journal_id = event.journal_id
-                digest = _error_digest(event)
-                if self.history.seen(digest, error=True):
-                    return []
-                row = _error_row(event, digest, self._next_id(journal_id))
+                row_id = (
+                    journal_id
+                    if journal_id is not None and journal_id > self._last_row
+                    else self._last_row + 1
+                )
+                row = (
+                    _fill_row(event, row_id, self._orders)
+                    if type(event) is Fill
+                    else _er_row(event, row_id, self._orders)
+                )
             else:
-                delivery = getattr(event, "delivery", None)
-                journal_id = getattr(delivery, "journal_id", None)
-                row = None
-            if journal_id is not None and journal_id > self._last_journal_id:
-                self._last_journal_id = journal_id
-            if row is None:
-                return []
+                row = self._other_row(event)
+                if row is None:
+                    return []
             self._last_row = row[ID]
             self.history.record(row)
             changed = self._apply_row(row, event)
@@ -859,6 +858,25 @@ class PositionBook:
                 return []
             unique = {id(ledger): ledger for ledger in changed}
             return [self._snap(ledger) for ledger in unique.values()]
+
+    def _other_row(self, event: object) -> Row | None:
+        """The row of an event that is not an execution report (None: nothing to keep, or a duplicate)."""
+        row: Row | None = None
+        if isinstance(event, OrderMassActionReport):
+            journal_id = event.delivery.journal_id
+            row = _mass_action_row(event, self._next_id(journal_id))
+        elif isinstance(event, MessageError):
+            # never by journal id: the same undecodable bytes on two journal rows are one exception
+            journal_id = event.journal_id
+            digest = _error_digest(event)
+            if not self.history.seen(digest, error=True):
+                row = _error_row(event, digest, self._next_id(journal_id))
+        else:
+            delivery = getattr(event, "delivery", None)
+            journal_id = getattr(delivery, "journal_id", None)
+        if journal_id is not None and journal_id > self._last_journal_id:
+            self._last_journal_id = journal_id
+        return row
 
     def apply_all(self, events: Iterable[object]) -> None:
         for event in events:

@@ -196,18 +196,19 @@ def _matches_key(row: Row, account: str, trade_date: int | None, by_date: bool) 
 class MemoryFillHistory:
     """The fill history in plain Python containers: the default, for offline books.
 
-    Holds every row and a few indexes over them, a few hundred bytes per event; memory grows with the
-    history. Use :class:`SqliteFillHistory` for a book that runs for days.
+    Holds every row and a few indexes over them, some 600 bytes per fill; memory grows with the history. Use
+    :class:`SqliteFillHistory` for a book that runs for days.
     """
 
     def __init__(self) -> None:
         self._rows: list[Row] = []
-        self._by_id: dict[int, Row] = {}
         self._exec_ids: set[str] = set()
         self._errors: set[str] = set()
-        self._by_ref: dict[tuple[str, str], list[Row]] = {}
+        # "<ref>\x1f<SecurityID>" -> the row, or a list of rows when several fills end the same way
+        self._by_ref: dict[str, Row | list[Row]] = {}
         self._legs: dict[tuple[str, str], list[Row]] = {}
         self._by_key: dict[tuple[str, str], list[Row]] = {}
+        self._strings: dict[str, str] = {}  # one copy of each account, instrument, session, ...
         self._last_journal_id = 0
 
     @property
@@ -222,27 +223,49 @@ class MemoryFillHistory:
         return key in (self._errors if error else self._exec_ids)
 
     def record(self, row: Row) -> None:
-        self._rows.append(row)
-        self._by_id[row[ID]] = row
         kind = row[KIND]
         exec_id = row[EXEC_ID]
         if kind == ERROR:
             self._errors.add(exec_id)
-            return
-        if exec_id is not None and kind != MASS_ACTION:
+        elif exec_id is not None and kind != MASS_ACTION:
             self._exec_ids.add(exec_id)
+        if kind in COUNTED or kind == ACK:
+            row = self._shared(row)
+        self._rows.append(row)
         if kind in REF_KINDS:
-            self._by_ref.setdefault((row[SECURITY_ID] or "", exec_id[-9:]), []).append(row)
+            key = f"{exec_id[-9:]}\x1f{row[SECURITY_ID] or ''}"
+            found = self._by_ref.get(key)
+            if found is None:
+                self._by_ref[key] = row
+            elif isinstance(found, list):
+                found.append(row)
+            else:
+                self._by_ref[key] = [found, row]
         if kind in COUNTED:
             self._by_key.setdefault((row[ACCOUNT] or "", row[SECURITY_ID]), []).append(row)
             if kind == LEG and row[SECONDARY]:
                 self._legs.setdefault((row[SOURCE], row[SECONDARY]), []).append(row)
 
+    def _shared(self, row: Row) -> Row:
+        """``row`` with its repeating texts (account, instrument, session, names) shared with earlier rows."""
+        strings = self._strings
+        values = list(row)
+        for i in (ACCOUNT, SECURITY_ID, SESSION, SYMBOL, DESC, SOURCE, PX, PRICE):
+            value = values[i]
+            if value is not None:
+                values[i] = strings.setdefault(value, value)
+        return tuple(values)
+
     def by_ref(self, security_id: str, ref: str, upto: int) -> list[Row]:
-        return [r for r in self._by_ref.get((security_id, ref), ()) if r[ID] <= upto]
+        found = self._by_ref.get(f"{ref}\x1f{security_id}")
+        if found is None:
+            return []
+        rows = found if isinstance(found, list) else [found]
+        return [r for r in rows if r[ID] <= upto]
 
     def row(self, row_id: int) -> Row | None:
-        return self._by_id.get(row_id)
+        at = bisect.bisect_left(self._rows, row_id, key=_row_id)
+        return self._rows[at] if at < len(self._rows) and self._rows[at][ID] == row_id else None
 
     def legs(self, source: str, secondary: str, upto: int) -> list[Row]:
         return [r for r in self._legs.get((source, secondary), ()) if r[ID] <= upto]
@@ -378,11 +401,12 @@ _ACK_COLUMNS = (
     ORDER_QTY,
     PRICE,
     CL_ORD_ID,
-    SYMBOL,
     DESC,
 )
+_BARE_FILL = -1  # a fill whose order is not working: no order columns
 _STATEMENTS: dict[int, tuple[str, Any]] = {
     FILL: _insert(_FILL_COLUMNS),  # and SUMMARY
+    _BARE_FILL: _insert(tuple(c for c in _FILL_COLUMNS if c not in (ORDER_ID, LEAVES, CUM))),
     LEG: _insert(_LEG_COLUMNS),
     ACK: _insert(_ACK_COLUMNS),
     DONE: _insert((*_COMMON, ORDER_ID)),
@@ -397,7 +421,9 @@ def _statement(row: Row) -> int:
     """Which of ``_STATEMENTS`` holds ``row`` in full."""
     kind = row[KIND]
     if kind in (FILL, SUMMARY):
-        return FILL if row[EXEC_REF] is None else 0
+        if row[EXEC_REF] is not None:
+            return 0
+        return FILL if row[ORDER_ID] is not None else _BARE_FILL
     if kind == LEG:
         return LEG if row[EXEC_REF] is None and row[TRADE_ID] is None else 0
     if kind in (ACK, DONE, OTHER):
@@ -492,14 +518,15 @@ class SqliteFillHistory:
 
     def _configure(self) -> None:
         self._conn.execute("PRAGMA busy_timeout = 5000")
-        self._conn.execute("PRAGMA cache_size = -16384")
+        # 4 MiB: inserts touch the table's last pages and a few index leaves; lookups are rare
+        self._conn.execute("PRAGMA cache_size = -4096")
 
     def _init_state(self) -> None:
         conn = self._conn
         self._last_journal_id = self._meta("last_journal_id") or 0
         self._last_row_id = int(conn.execute("SELECT ifnull(max(id), 0) FROM book_rows").fetchone()[0])
         self._pending: list[Row] = []
-        self._pending_ids: dict[str, bool] = {}  # ExecID (or error digest) -> is an error
+        self._pending_ids: dict[str, bool] | None = None  # ExecID (or error digest) -> is an error
         self._closed = False
 
     def _meta(self, key: str) -> int | None:
@@ -516,17 +543,24 @@ class SqliteFillHistory:
         return self._last_row_id
 
     def seen(self, key: str, *, error: bool = False) -> bool:
-        pending = self._pending_ids.get(key)
-        if pending is not None and pending == error:
+        pending = self._pending_ids
+        if pending is None:  # built on the first lookup: events fed from a journal never need it
+            pending = self._pending_ids = {}
+            for row in self._pending:
+                self._index_pending(row)
+        if pending.get(key) == error:
             return True
         found = self._conn.execute(_SEEN, (key[-9:], key, ERROR, error)).fetchone()
         return found is not None
 
+    def _index_pending(self, row: Row) -> None:
+        if row[EXEC_ID] is not None and row[KIND] != MASS_ACTION and self._pending_ids is not None:
+            self._pending_ids[row[EXEC_ID]] = row[KIND] == ERROR
+
     def record(self, row: Row) -> None:
         self._pending.append(row)
-        kind = row[KIND]
-        if row[EXEC_ID] is not None and kind != MASS_ACTION:
-            self._pending_ids[row[EXEC_ID]] = kind == ERROR
+        if self._pending_ids is not None:
+            self._index_pending(row)
         self._last_row_id = row[ID]
 
     def by_ref(self, security_id: str, ref: str, upto: int) -> list[Row]:
@@ -640,7 +674,7 @@ class SqliteFillHistory:
                 conn.execute("ROLLBACK")
             raise
         self._pending = []
-        self._pending_ids = {}
+        self._pending_ids = None
         if advance:
             self._last_journal_id = last_journal_id
 
