@@ -885,8 +885,10 @@ class PositionBook:
     def flush(self) -> None:
         """Make the history rows of everything applied so far durable, with :attr:`last_journal_id`, in one
         step. The client calls it once per journaled batch; a no-op for the in-memory history."""
-        with self._lock:
-            self._flush()
+        with self._lock:  # the marker under the lock; the write without it, so readers never wait for disk
+            marker = self._last_journal_id
+            self._unflushed = 0
+        self.history.flush(marker)
 
     def _flush(self) -> None:
         self.history.flush(self._last_journal_id)
