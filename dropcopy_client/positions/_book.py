@@ -442,8 +442,8 @@ class _Ledger:
         held = abs(net)
         closing = min(qty, held)
         avg = _div(self.open_cost, held)
-        direction = 1 if net > 0 else -1
-        self.realized = _add(self.realized, _mul(_mul(_sub(px, avg), closing), direction))
+        gained = _mul(_sub(px, avg), closing)  # closing a short gains when the price fell: negated, exactly
+        self.realized = _add(self.realized, gained if net > 0 else gained.copy_negate())
         self.open_cost = _sub(self.open_cost, _mul(avg, closing))
         self.net = net + sign * qty
         if qty > held:  # flipped: the rest opens a new position at this price

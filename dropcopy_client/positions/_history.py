@@ -342,18 +342,24 @@ _META = (
 )
 
 
-def _insert(columns: Sequence[int]) -> tuple[str, Any]:
-    """An INSERT of just these columns, and the getter that picks their values out of a row.
+def _insert(columns: Sequence[int], kind: int | None = None) -> tuple[str, Any]:
+    """An INSERT of just these columns (``kind``: written as a constant, not bound), and the getter that picks
+    their values out of a row.
 
-    Why not one statement for every row: binding ``None`` costs Python's sqlite3 about 0.27 us per
-    parameter (it looks for an adapter first), so a fill bound with the acknowledgement-only columns as NULLs
-    would pay for a dozen of them. Each kind lists the columns it fills; the others are NULL in the table.
+    Why not one statement for every row: every bound parameter costs Python's sqlite3 some 600 instructions,
+    and binding ``None`` several times that (it looks for an adapter first), so a fill bound with the
+    acknowledgement-only columns as NULLs would pay for a dozen of them. Each kind lists the columns it fills;
+    the others are NULL in the table.
     """
     from operator import itemgetter
 
-    names = ", ".join(COLUMNS[i] for i in columns)
-    marks = ", ".join("?" * len(columns))
-    return f"INSERT INTO book_rows ({names}) VALUES ({marks})", itemgetter(*columns)
+    bound = [c for c in columns if kind is None or c != KIND]
+    names = [COLUMNS[i] for i in bound]
+    marks = ["?"] * len(bound)
+    if kind is not None:
+        names.append(COLUMNS[KIND])
+        marks.append(str(kind))
+    return f"INSERT INTO book_rows ({', '.join(names)}) VALUES ({', '.join(marks)})", itemgetter(*bound)
 
 
 _COMMON = (ID, KIND, EXEC_ID)
@@ -374,6 +380,7 @@ _FILL_COLUMNS = (
     SYMBOL,
     DESC,
 )
+_BARE_FILL_COLUMNS = tuple(c for c in _FILL_COLUMNS if c not in (ORDER_ID, LEAVES, CUM))
 _LEG_COLUMNS = (  # legs never touch working orders: no order columns
     *_COMMON,
     ACCOUNT,
@@ -403,14 +410,16 @@ _ACK_COLUMNS = (
     CL_ORD_ID,
     DESC,
 )
-_BARE_FILL = -1  # a fill whose order is not working: no order columns
+# statement keys: a kind, a kind whose fill's order is not working (negative: no order columns), or 0
 _STATEMENTS: dict[int, tuple[str, Any]] = {
-    FILL: _insert(_FILL_COLUMNS),  # and SUMMARY
-    _BARE_FILL: _insert(tuple(c for c in _FILL_COLUMNS if c not in (ORDER_ID, LEAVES, CUM))),
-    LEG: _insert(_LEG_COLUMNS),
-    ACK: _insert(_ACK_COLUMNS),
-    DONE: _insert((*_COMMON, ORDER_ID)),
-    OTHER: _insert(_COMMON),
+    FILL: _insert(_FILL_COLUMNS, FILL),
+    -FILL: _insert(_BARE_FILL_COLUMNS, FILL),
+    SUMMARY: _insert(_FILL_COLUMNS, SUMMARY),
+    -SUMMARY: _insert(_BARE_FILL_COLUMNS, SUMMARY),
+    LEG: _insert(_LEG_COLUMNS, LEG),
+    ACK: _insert(_ACK_COLUMNS, ACK),
+    DONE: _insert((*_COMMON, ORDER_ID), DONE),
+    OTHER: _insert(_COMMON, OTHER),
     # every column: the rare kinds (busts, corrections, unusable fills, mass actions, undecodable messages)
     # and a row its kind's statement would not hold in full (a fill with a 19, a leg with a 37711)
     0: _insert(tuple(range(WIDTH))),
@@ -419,15 +428,15 @@ _STATEMENTS: dict[int, tuple[str, Any]] = {
 
 def _statement(row: Row) -> int:
     """Which of ``_STATEMENTS`` holds ``row`` in full."""
-    kind = row[KIND]
+    kind: int = row[KIND]
     if kind in (FILL, SUMMARY):
         if row[EXEC_REF] is not None:
             return 0
-        return FILL if row[ORDER_ID] is not None else _BARE_FILL
+        return kind if row[ORDER_ID] is not None else -kind
     if kind == LEG:
         return LEG if row[EXEC_REF] is None and row[TRADE_ID] is None else 0
     if kind in (ACK, DONE, OTHER):
-        return int(kind)
+        return kind
     return 0
 
 
