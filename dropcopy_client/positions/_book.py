@@ -659,75 +659,44 @@ _ER_KINDS: dict[type[ExecutionReport], int] = {
 }
 
 
-#: the fields of a fill the book keeps, read from the event's ``__dict__`` in one C call (the hot path)
-_FILL_FIELDS = itemgetter(
-    "exec_id",
-    "exec_ref_id",
-    "account",
-    "security_id",
-    "trade_date",
-    "side",
-    "last_qty",
-    "last_px",
-    "transact_time",
-    "transact_time_ns",
-    "md_trade_entry_id",
-    "multi_leg_reporting_type",
-    "order_id",
-    "leaves_qty",
-    "cum_qty",
-    "symbol",
-    "security_desc",
-)
-
-
 def _fill_row(event: ExecutionReport, row_id: int, orders: Mapping[str, object]) -> Row:
     """A fill's row. Its order's columns only while that order is working: otherwise they change nothing."""
-    (
-        exec_id,
-        exec_ref,
-        account,
-        security_id,
-        date,
-        side,
-        qty,
-        px,
-        moment,
-        ns,
-        trade_id,
-        mlrt,
-        order_id,
-        leaves,
-        cum,
-        symbol,
-        desc,
-    ) = _FILL_FIELDS(event.__dict__)
+    side = event.side
     side_text = _SIDE_TEXT.get(side) if side is not None else None
     if side_text is None and side is not None:
         side_text = side.value
+    security_id = event.security_id
+    qty = event.last_qty
+    px = event.last_px
+    mlrt = event.multi_leg_reporting_type
     usable = security_id and side_text in _SIGN and qty and qty > 0 and px is not None
     if mlrt is None or mlrt is not _LEG:
         kind = SUMMARY if mlrt is _SUMMARY else FILL if usable else BAD_FILL
         secondary = source = None
-        if order_id not in orders:
+        order_id = event.order_id
+        if order_id in orders:
+            leaves, cum = event.leaves_qty, event.cum_qty
+        else:
             order_id = leaves = cum = None
     else:  # a leg: never touches working orders (it carries the spread order's id)
         kind = LEG if usable else BAD_LEG
         secondary, source = event.secondary_exec_id, event.source.sender_comp_id
         order_id = leaves = cum = None
+    date = event.trade_date
+    ns = event.transact_time_ns
     return (
         row_id,
         kind,
-        exec_id,
-        exec_ref,
-        account,
+        event.exec_id,
+        event.exec_ref_id,
+        event.account,
         security_id,
         None if date is None else _DATE_INTS[date],
         side_text,
         qty,
         None if px is None else str(px),
-        ns // 1000 if ns is not None else _micros(moment, None),
-        trade_id,
+        ns // 1000 if ns is not None else _micros(event.transact_time, None),
+        event.md_trade_entry_id,
         secondary,
         source,
         event.delivery.session,
@@ -737,8 +706,8 @@ def _fill_row(event: ExecutionReport, row_id: int, orders: Mapping[str, object])
         None,
         None,
         None,
-        symbol,
-        desc,
+        event.symbol,
+        event.security_desc,
         None,
     )
 
@@ -825,7 +794,9 @@ class PositionBook:
         ``snapshots=False`` skips building the changed positions when nobody consumes them; the book itself is
         updated either way. With a :class:`SqliteFillHistory` the event's row is durable after :meth:`flush`.
         """
-        with self._lock:
+        # acquire/release rather than ``with``: half the cost, on every event
+        self._lock.acquire()
+        try:
             row: Row | None
             if isinstance(event, ExecutionReport):
                 journal_id = event.delivery.journal_id
@@ -858,6 +829,8 @@ class PositionBook:
                 return []
             unique = {id(ledger): ledger for ledger in changed}
             return [self._snap(ledger) for ledger in unique.values()]
+        finally:
+            self._lock.release()
 
     def _other_row(self, event: object) -> Row | None:
         """The row of an event that is not an execution report (None: nothing to keep, or a duplicate)."""
