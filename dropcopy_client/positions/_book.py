@@ -23,8 +23,9 @@ what busts and corrections did (which fills they reversed or re-priced: a few en
 Every event it applies becomes one row of its :class:`~dropcopy_client.positions.FillHistory` -- in memory by
 default, or on disk with :class:`~dropcopy_client.positions.SqliteFillHistory` -- and the rare lookups (the
 fill a bust names, the fills of a key to recompute, "was this ExecID applied") read it back. Each key also
-remembers its totals at the first fill of every block of ``2**16`` rows, so a bust recomputes from the block
-of its fill, not from the key's first fill. :meth:`PositionBook.load` rebuilds the whole book from the rows
+remembers its totals before every 1,024th of its fills and which blocks of ``2**16`` rows hold its fills (a few
+bytes per block), so a bust refolds at most 1,024 fills, read from those blocks only, not the key's whole
+history. :meth:`PositionBook.load` rebuilds the whole book from the rows
 alone, replaying them through the same code in the same order: the result is the live book's, exactly.
 
 All arithmetic runs in a fixed :class:`decimal.Context`: handlers run on the thread that feeds the book, and a
@@ -38,6 +39,7 @@ import datetime as dt
 import decimal
 import hashlib
 import threading
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
@@ -116,8 +118,10 @@ CONTEXT = decimal.Context(
 # 0.6 us per event, more than all the arithmetic of a fill.
 _add, _sub, _mul, _div = CONTEXT.add, CONTEXT.subtract, CONTEXT.multiply, CONTEXT.divide
 
-#: rows per block: a key remembers its totals at its first fill of each block (module docstring)
-MARK_BITS = 16
+#: a key remembers its totals before every MARK_EVERY-th of its fills, and which blocks of 2**BLOCK_BITS rows
+#: hold its fills (module docstring): a bust refolds at most MARK_EVERY fills, read from those blocks only
+MARK_EVERY = 1024
+BLOCK_BITS = 16
 #: rows a book records before it flushes its history by itself (the client flushes every batch)
 AUTO_FLUSH = 10_000
 
@@ -373,15 +377,17 @@ POSITION_COLUMNS = (
 
 
 class _Ledger:
-    """Running state of one key. ``marks`` holds (row id, totals before that fill) for the key's first fill in
-    each block of rows: a recomputation starts from the mark before the fill it concerns."""
+    """Running state of one key. ``marks`` holds (row id, totals before that fill) for every MARK_EVERY-th fill,
+    ``blocks`` the blocks of rows holding its fills: a recomputation starts from the mark before the fill it
+    concerns and reads only those blocks."""
 
     __slots__ = (
         "account",
+        "block",
+        "blocks",
         "bought",
         "busts",
         "buy_notional",
-        "chunk",
         "corrections",
         "fill_count",
         "last_time",
@@ -396,6 +402,7 @@ class _Ledger:
         "sold",
         "symbol",
         "trade_date",
+        "unmarked",
     )
 
     def __init__(self, account: str, security_id: str, trade_date: int | None) -> None:
@@ -416,14 +423,20 @@ class _Ledger:
         self.corrections = 0
         self.last_time: int | None = None  # microseconds since the epoch
         self.sessions: set[str] = set()
-        self.chunk = -1
+        self.block = -1
+        self.blocks = array("q")
         self.marks: list[tuple[Any, ...]] = []
+        self.unmarked = MARK_EVERY  # fills since the last mark: the first fill takes one
 
     def add(self, row_id: int, sign: int, qty: int, px: Decimal, time: int | None) -> None:
-        chunk = row_id >> MARK_BITS
-        if chunk != self.chunk:
-            self.chunk = chunk
+        block = row_id >> BLOCK_BITS
+        if block != self.block:
+            self.block = block
+            self.blocks.append(block)
+        if self.unmarked >= MARK_EVERY:
+            self.unmarked = 0
             self.marks.append((row_id, *self._totals()))
+        self.unmarked += 1
         notional = _mul(px, qty)
         if sign > 0:
             self.bought += qty
@@ -465,15 +478,16 @@ class _Ledger:
         )
 
     def rewind(self, row_id: int) -> list[tuple[int, int]]:
-        """Go back to the totals before the first fill of the block holding ``row_id``; forget the marks from
-        there on and return the row ranges (inclusive, ascending) where this key's fills from there on are."""
-        marks = self.marks
+        """Go back to the totals of the last mark at or before ``row_id``; forget the marks and blocks from there
+        on and return the row ranges (inclusive, ascending) that hold this key's fills from there on."""
+        marks, blocks = self.marks, self.blocks
         at = max(bisect.bisect_right(marks, row_id, key=itemgetter(0)) - 1, 0)
+        start = marks[at][0]
+        cut = bisect.bisect_left(blocks, start >> BLOCK_BITS)
         ranges: list[tuple[int, int]] = []
-        for mark in marks[at:]:
-            lo, chunk = mark[0], mark[0] >> MARK_BITS
-            hi = ((chunk + 1) << MARK_BITS) - 1
-            if ranges and ranges[-1][1] + 1 >= (chunk << MARK_BITS):
+        for block in blocks[cut:]:
+            lo, hi = max(start, block << BLOCK_BITS), ((block + 1) << BLOCK_BITS) - 1
+            if ranges and ranges[-1][1] + 1 >= lo:
                 ranges[-1] = (ranges[-1][0], hi)
             else:
                 ranges.append((lo, hi))
@@ -490,7 +504,11 @@ class _Ledger:
             self.last_time,
         ) = marks[at]
         del marks[at:]
-        self.chunk = -1
+        # the mark's block stays listed: fills of this key before the mark may be in it
+        del blocks[cut:]
+        self.block = start >> BLOCK_BITS
+        blocks.append(self.block)
+        self.unmarked = MARK_EVERY
         return ranges
 
     def snapshot(self, multiplier: Decimal | None, uncertain: bool) -> Position:

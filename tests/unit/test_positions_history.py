@@ -176,16 +176,24 @@ BOOKS = [{}, {"by_trade_date": True}, {"trade_date": DAY2}]
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    t=traffic, flush_every=st.integers(1, 8), config=st.sampled_from(BOOKS), marks=st.sampled_from([16, 1])
+    t=traffic,
+    flush_every=st.integers(1, 8),
+    config=st.sampled_from(BOOKS),
+    marks=st.sampled_from([(16, 1024), (1, 2), (2, 1), (3, 3)]),
 )
 def test_sqlite_memory_live_and_loaded_books_are_the_same(
-    t: Traffic, flush_every: int, config: dict[str, object], marks: int, files: Iterator[Path]
+    t: Traffic, flush_every: int, config: dict[str, object], marks: tuple[int, int], files: Iterator[Path]
 ) -> None:
+    reference = PositionBook(**config)  # type: ignore[arg-type]
+    reference.apply_all(t.events)  # blocks and marks too large to matter here: every bust refolds the key
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_book, "MARK_BITS", marks)  # 1: a mark every other row, so rewinds vary
+        # small blocks and frequent marks, so that rewinds start at every kind of place
+        patch.setattr(_book, "BLOCK_BITS", marks[0])
+        patch.setattr(_book, "MARK_EVERY", marks[1])
         live = PositionBook(**config)  # type: ignore[arg-type]
         live.apply_all(t.events)
         path = next(files)
+        assert dump(live) == dump(reference)
         sqlite = PositionBook(SqliteFillHistory(path), **config)  # type: ignore[arg-type]
         for i, event in enumerate(t.events):
             sqlite.apply(event)
@@ -383,9 +391,10 @@ def test_load_needs_a_fresh_book_and_reports_progress() -> None:
     assert seen == [1]
 
 
-def test_a_bust_recomputes_from_the_block_of_its_fill(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With a mark every 4 rows, busting an early fill refolds from its block; a late one from its own."""
-    monkeypatch.setattr(_book, "MARK_BITS", 2)
+def test_a_bust_recomputes_from_the_mark_before_its_fill(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With blocks of 4 rows and a mark every 3 fills, busts early and late refold from the mark before them."""
+    monkeypatch.setattr(_book, "BLOCK_BITS", 2)
+    monkeypatch.setattr(_book, "MARK_EVERY", 3)
     src = session()
     orders = [
         src.order(ESZ6, account="A", side=(BUY, SELL)[i % 3 == 2], qty=1 + i % 4, price=PRICES[i % 5])
@@ -398,14 +407,33 @@ def test_a_bust_recomputes_from_the_block_of_its_fill(monkeypatch: pytest.Monkey
         book.apply(one(orders[busted].bust()))
         never = PositionBook()
         never.apply_all(f for i, f in enumerate(fills) if i != busted)
-        p, q = book.snapshot()[0], never.snapshot()[0]
-        assert (p.net_qty, p.avg_open_px, p.realized_pnl, p.fill_count) == (
-            q.net_qty,
-            q.avg_open_px,
-            q.realized_pnl,
-            q.fill_count,
-        )
+        assert economics(book) == economics(never)
     assert len(book._ledgers[("A", str(ESZ6.security_id), None)].marks) > 1
+    # one after the other, a later fill then earlier ones: each rewind must still find the fills before its mark
+    book = PositionBook()
+    book.apply_all(fills)
+    for busted in (10, 9, 2, 11, 0):
+        book.apply(one(orders[busted].bust()))
+    book.apply(one(orders[5].correct("100")))
+    repriced = session()
+    again = [
+        repriced.order(
+            ESZ6,
+            account="A",
+            side=(BUY, SELL)[i % 3 == 2],
+            qty=1 + i % 4,
+            price="100" if i == 5 else PRICES[i % 5],
+        )
+        for i in range(20)
+    ]
+    never = PositionBook()
+    never.apply_all(one(o.fill()) for i, o in enumerate(again) if i not in (10, 9, 2, 11, 0))
+    assert economics(book) == economics(never)
+
+
+def economics(book: PositionBook) -> tuple[object, ...]:
+    [p] = book.snapshot()
+    return (p.net_qty, p.avg_open_px, p.realized_pnl, p.bought_qty, p.sold_qty, p.buy_notional, p.fill_count)
 
 
 def test_memory_history_rows_are_plain_tuples() -> None:
