@@ -801,6 +801,9 @@ class PositionBook:
         self._spread_summaries: Counter[int | None] = Counter()
         self._last_row = self.history.last_row_id
         self._last_journal_id = self.history.last_journal_id
+        #: rows already in the history: applying more before load() would build on an empty book
+        self._unloaded = self._last_row > 0
+        self._fed = False
         self._unflushed = 0
         self._now = 0  # id of the row being applied: every lookup sees the history up to it
         self._lock = threading.Lock()
@@ -812,9 +815,12 @@ class PositionBook:
         ``snapshots=False`` skips building the changed positions when nobody consumes them; the book itself is
         updated either way. With a :class:`SqliteFillHistory` the event's row is durable after :meth:`flush`.
         """
+        if self._unloaded:
+            raise RuntimeError("this book's history already holds rows: call load() before applying more")
         # acquire/release rather than ``with``: half the cost, on every event
         self._lock.acquire()
         try:
+            self._fed = True
             row: Row | None
             if isinstance(event, ExecutionReport):
                 journal_id = event.delivery.journal_id
@@ -899,8 +905,9 @@ class PositionBook:
         the exceptions: the events themselves are not kept). ``progress(rows)`` is called every 100,000 rows.
         """
         with self._lock:
-            if self._ledgers or self._orders or self._exceptions or self._spread_summaries:
+            if self._fed:
                 raise ValueError("load() rebuilds a fresh book; this one has been fed already")
+            self._fed = True
             apply_row = self._apply_row
             done = 0
             for row in self.history.rows():
@@ -910,6 +917,7 @@ class PositionBook:
                     progress(done)
             self._last_row = max(self._last_row, self.history.last_row_id)
             self._last_journal_id = self.history.last_journal_id
+            self._unloaded = False
             if progress is not None:
                 progress(done)
             return self._last_journal_id

@@ -380,15 +380,22 @@ def test_a_read_only_history_keeps_new_rows_in_memory(tmp_path: Path) -> None:
     assert PositionBook(SqliteFillHistory(path)).load() == 0 and writer.history.count() == 1  # type: ignore[attr-defined]
 
 
-def test_load_needs_a_fresh_book_and_reports_progress() -> None:
+def test_load_needs_a_fresh_book_and_comes_before_applying_more() -> None:
     src = session()
+    order = src.order(ESZ6, account="A", side=BUY, qty=2, price="100")
+    fill = one(src.order(ESZ6, account="A", side=BUY, qty=2, price="100").fill())
     book = PositionBook()
-    book.apply(one(src.order(ESZ6, account="A", side=BUY, qty=2, price="100").fill()))
+    book.apply(one(order.ack()))  # nothing but a working order, then no order at all
+    book.apply(one(order.cancel()))
     with pytest.raises(ValueError, match="fresh book"):
         book.load()
+    again = PositionBook(book.history)
+    with pytest.raises(RuntimeError, match="call load"):
+        again.apply(fill)
     seen: list[int] = []
-    PositionBook(book.history).load(progress=seen.append)
-    assert seen == [1]
+    again.load(progress=seen.append)
+    assert seen == [2]
+    assert again.apply(fill)[0].net_qty == 2
 
 
 def test_a_bust_recomputes_from_the_mark_before_its_fill(monkeypatch: pytest.MonkeyPatch) -> None:
