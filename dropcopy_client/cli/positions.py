@@ -28,6 +28,7 @@ from dropcopy_client.config import load_config
 from dropcopy_client.errors import ConfigError
 from dropcopy_client.positions import (
     EodReport,
+    FillHistoryError,
     PositionBook,
     PositionException,
     ProgressCallback,
@@ -183,7 +184,7 @@ def _run_replay(replayer: Callable[[ProgressCallback], PositionBook]) -> Positio
     try:
         with _progress_bar() as progress:
             book = replayer(progress)
-    except (JournalError, OSError) as exc:
+    except (JournalError, FillHistoryError, OSError) as exc:
         click.echo(f"dropcopy: {exc}", err=True)
         click.get_current_context().exit(EXIT_FAILED)
     return book

@@ -5,7 +5,12 @@ See docs/guides/positions.md for the conventions and CME's bust, correction and 
 
 from dropcopy_client.positions._book import Position, PositionBook, PositionException, WorkingOrder
 from dropcopy_client.positions._eod import EodLine, EodReport, eod_report
-from dropcopy_client.positions._history import FillHistory, MemoryFillHistory, SqliteFillHistory
+from dropcopy_client.positions._history import (
+    FillHistory,
+    FillHistoryError,
+    MemoryFillHistory,
+    SqliteFillHistory,
+)
 from dropcopy_client.positions._replay import (
     ProgressCallback,
     is_journal,
@@ -18,6 +23,7 @@ __all__ = [
     "EodLine",
     "EodReport",
     "FillHistory",
+    "FillHistoryError",
     "MemoryFillHistory",
     "Position",
     "PositionBook",

@@ -30,11 +30,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, TypeAlias
 
+from dropcopy_client.errors import DropCopyError
+
 log = logging.getLogger("dropcopy_client.positions")
 
 __all__ = [
     "COLUMNS",
     "FillHistory",
+    "FillHistoryError",
     "MemoryFillHistory",
     "Row",
     "SqliteFillHistory",
@@ -122,6 +125,10 @@ COUNTED = (FILL, LEG)
 
 _SCHEMA_VERSION = 1
 _PAGE = 20_000  # rows per query when reading the whole history
+
+
+class FillHistoryError(DropCopyError):
+    """The file cannot hold or give a fill history: not SQLite, no book tables, or tables of a newer SDK."""
 
 
 class FillHistory(Protocol):
@@ -468,7 +475,10 @@ class SqliteFillHistory:
             raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
         self.path = Path(path)
         self.readonly = False
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise FillHistoryError(f"{self.path}: cannot open: {exc}") from exc
         try:
             self._conn = conn
             self._configure()
@@ -482,18 +492,14 @@ class SqliteFillHistory:
                 for statement in _TABLES.split(";"):
                     if statement.strip():
                         conn.execute(statement)
-                version = self._meta("schema")
-                if version is None:
-                    conn.execute(_META, ("schema", _SCHEMA_VERSION))
-                elif version > _SCHEMA_VERSION:
-                    raise sqlite3.DatabaseError(
-                        f"book tables of schema version {version} were written by a newer dropcopy_client; "
-                        f"this one understands up to {_SCHEMA_VERSION}"
-                    )
+                self._check_version(create=True)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+        except sqlite3.Error as exc:
+            conn.close()
+            raise FillHistoryError(f"{self.path}: cannot use as a fill history: {exc}") from exc
         except BaseException:
             conn.close()
             raise
@@ -506,25 +512,40 @@ class SqliteFillHistory:
         self = cls.__new__(cls)
         self.path = Path(path)
         self.readonly = True
-        conn = sqlite3.connect(
-            self.path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None, check_same_thread=False
-        )
+        try:
+            conn = sqlite3.connect(
+                self.path.resolve().as_uri() + "?mode=ro",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise FillHistoryError(f"{self.path}: cannot open: {exc}") from exc
         try:
             self._conn = conn
             self._configure()
             conn.execute("PRAGMA query_only = ON")
             if not has_book_tables(conn):
-                raise sqlite3.DatabaseError(f"{self.path}: no position book tables")
-            version = self._meta("schema") or 0
-            if version > _SCHEMA_VERSION:
-                raise sqlite3.DatabaseError(
-                    f"book tables of schema version {version} were written by a newer dropcopy_client"
-                )
+                raise FillHistoryError(f"{self.path}: no position book tables")
+            self._check_version(create=False)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise FillHistoryError(f"{self.path}: cannot read as a fill history: {exc}") from exc
         except BaseException:
             conn.close()
             raise
         self._init_state()
         return self
+
+    def _check_version(self, *, create: bool) -> None:
+        version = self._meta("schema")
+        if version is None and create:
+            self._conn.execute(_META, ("schema", _SCHEMA_VERSION))
+        elif (version or 0) > _SCHEMA_VERSION:
+            raise FillHistoryError(
+                f"{self.path}: book tables of schema version {version} were written by a newer dropcopy_client; "
+                f"this one understands up to {_SCHEMA_VERSION}. Upgrade dropcopy_client (the file is untouched)."
+            )
 
     def _configure(self) -> None:
         self._conn.execute("PRAGMA busy_timeout = 5000")

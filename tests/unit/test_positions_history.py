@@ -21,7 +21,13 @@ from hypothesis import strategies as st
 
 from dropcopy_client._decode import decode
 from dropcopy_client._messages import Event, Fill
-from dropcopy_client.positions import MemoryFillHistory, PositionBook, SqliteFillHistory, _book
+from dropcopy_client.positions import (
+    FillHistoryError,
+    MemoryFillHistory,
+    PositionBook,
+    SqliteFillHistory,
+    _book,
+)
 from dropcopy_client.positions._history import COLUMNS, ID
 from dropcopy_client.testing import (
     BUY,
@@ -360,8 +366,13 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.execute("UPDATE book_meta SET value = 99 WHERE key = 'schema'")
     conn.commit()
     conn.close()
-    with pytest.raises(sqlite3.DatabaseError, match="newer dropcopy_client"):
+    with pytest.raises(FillHistoryError, match="newer dropcopy_client"):
         SqliteFillHistory(tmp_path / "j.sqlite")
+    with pytest.raises(FillHistoryError, match="newer dropcopy_client"):
+        SqliteFillHistory.open_readonly(tmp_path / "j.sqlite")
+    (tmp_path / "not.sqlite").write_bytes(b"plain text, not a database" * 100)
+    with pytest.raises(FillHistoryError, match="cannot use"):
+        SqliteFillHistory(tmp_path / "not.sqlite")
 
 
 def test_a_read_only_history_keeps_new_rows_in_memory(tmp_path: Path) -> None:
