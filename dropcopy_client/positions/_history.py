@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -31,8 +30,6 @@ from types import TracebackType
 from typing import Any, Literal, Protocol, TypeAlias
 
 from dropcopy_client.errors import DropCopyError
-
-log = logging.getLogger("dropcopy_client.positions")
 
 __all__ = [
     "COLUMNS",
@@ -312,23 +309,42 @@ def _row_id(row: Row) -> int:
 
 # ------------------------------------------------------------------------------------------------ SQLite
 
+# Written out, not generated: this is the on-disk contract (a test checks the columns follow COLUMNS).
+# Statements are split on semicolons: none in the comments.
 _TABLES = f"""
 CREATE TABLE IF NOT EXISTS book_rows (
-    {COLUMNS[0]} INTEGER PRIMARY KEY,
-    {COLUMNS[1]} INTEGER NOT NULL,
-    {
-    ", ".join(
-        f"{name} {'INTEGER' if i in (TRADE_DATE, QTY, TIME, LEAVES, CUM, ORDER_QTY) else 'TEXT'}"
-        for i, name in enumerate(COLUMNS)
-        if i > KIND
-    )
-}
+    id                INTEGER PRIMARY KEY,  -- arrival order: the journal row id when fed from the journal
+    kind              INTEGER NOT NULL,     -- FILL=1 LEG=2 SUMMARY=3 BAD_FILL=4 BAD_LEG=5 BUST=6 SPREAD_BUST=7
+                                            -- CORRECTION=8 SPREAD_CORRECTION=9 ACK=10 DONE=11 OTHER=12
+                                            -- MASS_ACTION=13 ERROR=14
+    exec_id           TEXT,                 -- 17 (ERROR: digest of reason and raw message)
+    exec_ref_id       TEXT,                 -- 19
+    account           TEXT,                 -- 1
+    security_id       TEXT,                 -- 48
+    trade_date        INTEGER,              -- 75 as yyyymmdd
+    side              TEXT,                 -- 54
+    qty               INTEGER,              -- 32
+    px                TEXT,                 -- 31, exact decimal text
+    time_us           INTEGER,              -- 60, microseconds since the epoch
+    trade_id          TEXT,                 -- 37711
+    secondary_exec_id TEXT,                 -- 527
+    source            TEXT,                 -- inner 56: the source iLink session
+    session           TEXT,                 -- our drop copy session
+    order_id          TEXT,                 -- 37
+    leaves_qty        INTEGER,              -- 151
+    cum_qty           INTEGER,              -- 14
+    order_qty         INTEGER,              -- 38
+    price             TEXT,                 -- 44, exact decimal text
+    cl_ord_id         TEXT,                 -- 11
+    symbol            TEXT,                 -- 55
+    security_desc     TEXT,                 -- 107
+    text              TEXT                  -- MASS_ACTION: affected OrderIDs, SOH-separated, ERROR: reason
 );
 CREATE INDEX IF NOT EXISTS book_rows_ref ON book_rows (substr(exec_id, -9), security_id)
     WHERE exec_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS book_rows_legs ON book_rows (secondary_exec_id, source) WHERE kind = {LEG};
 CREATE TABLE IF NOT EXISTS book_meta (
-    key   TEXT PRIMARY KEY,
+    key   TEXT PRIMARY KEY,                 -- 'schema', 'last_journal_id'
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
