@@ -15,7 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+<<<<<<< HEAD
 from bench import breakdown, experiments, footprint, latency, recovery, sinks, startup, throughput
+=======
+from bench import book, breakdown, experiments, footprint, latency, recovery, startup, throughput
+>>>>>>> wip/book
 from bench._common import RESULTS, OtherLoad, machine, write_json
 
 MEASUREMENTS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -25,11 +29,17 @@ MEASUREMENTS: dict[str, Callable[..., dict[str, Any]]] = {
     "footprint": footprint.run,
     "startup": startup.run,
     "breakdown": breakdown.run,
+    "book": book.run,
     "experiments": experiments.run,
     "sinks": sinks.run,
 }
+<<<<<<< HEAD
 DEFAULT = ("startup", "throughput", "latency", "recovery", "breakdown", "footprint", "sinks")
 QUICK_DEFAULT = ("startup", "throughput", "latency", "recovery", "footprint", "sinks")
+=======
+DEFAULT = ("startup", "throughput", "latency", "recovery", "breakdown", "footprint", "book")
+QUICK_DEFAULT = ("startup", "throughput", "latency", "recovery", "footprint", "book")
+>>>>>>> wip/book
 
 #: the targets of the throughput issue (docs/performance.md); ratios are measured side by side in one run
 GOALS = {
@@ -39,6 +49,9 @@ GOALS = {
     "footprint": "RSS growth < 50 MB per 5 million messages, no GC pause > 50 ms",
     "replay": ">= 5x live throughput",
     "startup": "full group logged on < 2 s",
+    "book": "book path <= 5 us/message",
+    "book_load": "rebuild >= 250,000 rows/s",
+    "book_rss": "no per-fill memory (< 10 B/fill)",
 }
 
 
@@ -170,6 +183,7 @@ def headline(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, st
                 "",
             )
         )
+<<<<<<< HEAD
     sk = results.get("sinks")
     if sk:
         for row in sk["postgres"]:
@@ -191,6 +205,33 @@ def headline(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, st
                     "",
                 )
             )
+=======
+    bk = results.get("book")
+    if bk:
+        load = bk["load"]
+        rows += [
+            (
+                f"position book path, SqliteFillHistory ({bk['fills']:,} fills)",
+                f"{bk['book_us_per_message_median']:.1f} us/message (apply {bk['apply_us_per_message_median']:.1f}"
+                f" + flush {bk['flush_us_per_message_median']:.1f})",
+                GOALS["book"],
+                _met(bk["book_us_per_message_median"] <= 5),
+            ),
+            (
+                "  book RSS growth per fill (second half)",
+                f"{bk['rss_bytes_per_fill_second_half']:.1f} B/fill ({bk['rss_bytes_per_fill']:.1f} overall)",
+                GOALS["book_rss"],
+                _met(bk["rss_bytes_per_fill_second_half"] < 10),
+            ),
+            (
+                "  PositionBook.load() from the book tables",
+                f"{load['rows_per_second']:,.0f} rows/s (same as live: {load['same_as_live']})",
+                GOALS["book_load"],
+                _met(load["rows_per_second"] >= 250_000 and load["same_as_live"]),
+            ),
+            ("  largest GC pause while applying", f"{bk['gc_max_pause_ms']:.1f} ms", "", ""),
+        ]
+>>>>>>> wip/book
     ex = results.get("experiments")
     if ex:
         for name, row in ex["variants"].items():
@@ -228,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="directory for the JSON results")
     parser.add_argument("--footprint-messages", type=int, help="messages for the footprint run")
+    parser.add_argument("--book-fills", type=int, help="fills for the position book run")
     args = parser.parse_args(argv)
     only = args.only or ",".join(QUICK_DEFAULT if args.quick else DEFAULT)
     chosen = [name.strip() for name in only.split(",") if name.strip()]
@@ -251,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides: dict[str, Any] = {}
         if name == "footprint" and args.footprint_messages:
             overrides["count"] = args.footprint_messages
+        if name == "book" and args.book_fills:
+            overrides["fills"] = args.book_fills
         try:
             result = MEASUREMENTS[name](args.quick, **overrides)
         except Exception as exc:  # one failing measurement must not hide the others

@@ -652,7 +652,8 @@ class Journal:
         after_id: int = 0,
         notices: bool = False,
     ) -> Iterator[JournalRow]:
-        """Journaled messages in arrival order, for replay: ``since_ns <= received_ns < until_ns``.
+        """Journaled messages in arrival order, for replay: ``since_ns <= received_ns < until_ns``, and row id
+        above ``after_id`` (a position book rebuilt from its own tables needs only the rows after them).
 
         Reads in pages by row id, so memory stays flat and no read transaction is held between pages; the
         iteration stops at the last row that existed when it started. Notice rows (``!lost``) only with
@@ -686,13 +687,11 @@ class Journal:
                 return
             after = page[-1][0]
 
-    def count(self) -> int:
-        """Number of journaled business messages (duplicates and notices not included)."""
-        return int(
-            self._readable()
-            .execute("SELECT count(*) FROM messages WHERE msg_type NOT LIKE '!%'")
-            .fetchone()[0]
-        )
+    def count(self, *, after_id: int = 0) -> int:
+        """Number of journaled business messages (duplicates and notices not included), of those with row
+        id above ``after_id``."""
+        sql = "SELECT count(*) FROM messages WHERE id > ? AND msg_type NOT LIKE '!%'"
+        return int(self._readable().execute(sql, (after_id,)).fetchone()[0])
 
     def duplicates(self) -> int:
         """Number of duplicates recorded (and not journaled as messages)."""

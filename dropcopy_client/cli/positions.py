@@ -1,8 +1,10 @@
 """``dropcopy positions``, ``dropcopy eod`` and ``dropcopy replay``: the position book, rebuilt offline.
 
-All three replay messages into a fresh book (never touching a running client): ``positions`` and ``eod`` read
+All three rebuild a fresh book (never touching a running client): ``positions`` and ``eod`` read
 ``<data_dir>/journal.sqlite`` through a read-only connection, which SQLite's WAL lets run beside a client that
-keeps writing; ``replay`` reads any journal or message log.
+keeps writing; ``replay`` reads any journal or message log. A journal that holds the book's own tables is
+rebuilt from them, decoding only the messages after them (``replay_journal``); others are decoded message by
+message.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dropcopy_client.config import ClientConfig, PositionsConfig, load_config, p
 from dropcopy_client.errors import ConfigError
 from dropcopy_client.positions import (
     EodReport,
+    FillHistoryError,
     PositionBook,
     PositionException,
     ProgressCallback,
@@ -247,7 +250,7 @@ def _run_replay(replayer: Callable[[ProgressCallback], PositionBook]) -> Positio
     try:
         with progress_bar("replaying", PROGRESS_THRESHOLD) as progress:
             book = replayer(progress)
-    except (JournalError, OSError) as exc:
+    except (JournalError, FillHistoryError, OSError) as exc:
         click.echo(f"dropcopy: {exc}", err=True)
         click.get_current_context().exit(EXIT_FAILED)
     return book

@@ -1,10 +1,16 @@
-"""Position keeping from drop copy fills: the PositionBook, offline replay and the end-of-day report.
+"""Position keeping from drop copy fills: the PositionBook, its fill history, offline replay and the EOD report.
 
 See docs/guides/positions.md for the conventions and CME's bust, correction and spread rules.
 """
 
 from dropcopy_client.positions._book import Position, PositionBook, PositionException, WorkingOrder
 from dropcopy_client.positions._eod import EodLine, EodReport, eod_report
+from dropcopy_client.positions._history import (
+    FillHistory,
+    FillHistoryError,
+    MemoryFillHistory,
+    SqliteFillHistory,
+)
 from dropcopy_client.positions._replay import (
     ProgressCallback,
     is_journal,
@@ -16,10 +22,14 @@ from dropcopy_client.positions._replay import (
 __all__ = [
     "EodLine",
     "EodReport",
+    "FillHistory",
+    "FillHistoryError",
+    "MemoryFillHistory",
     "Position",
     "PositionBook",
     "PositionException",
     "ProgressCallback",
+    "SqliteFillHistory",
     "WorkingOrder",
     "eod_report",
     "is_journal",

@@ -1,10 +1,13 @@
 """Rebuild a PositionBook offline: from the durable journal, or from a FIX message log.
 
-Both paths feed the raw messages through the same :func:`~dropcopy_client._decode.decode` the client uses,
-into a fresh :class:`PositionBook`, so a replay gives the book the running client had (the journal) or would
-have had (a log). Replays are deterministic: the book depends only on the messages and their order, and
-``received_at`` comes from the input (the journal's receive time, the log line's timestamp or the message's
-own SendingTime), never from the clock.
+A journal whose client kept its book in it (:class:`SqliteFillHistory` on ``journal.sqlite``) holds the
+book's own rows (``book_rows``): the replay rebuilds the book from them without decoding a message
+(:meth:`PositionBook.load`) and decodes only the journal rows after the last one they cover. Any other
+journal, and a log, go through the same :func:`~dropcopy_client._decode.decode` the client uses, message by
+message. Both ways give the same book (the tests check it): the one the running client had (the journal) or
+would have had (a log). Replays are deterministic: the book depends only on the messages and their order,
+and ``received_at`` comes from the input (the journal's receive time, the log line's timestamp or the
+message's own SendingTime), never from the clock.
 
 Why the journal is read whole even for one trade date: a bust or correction may carry another 75 than the
 fill it names, and acknowledgements carry none; filtering rows by the journal's trade date column would turn
@@ -19,11 +22,13 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from dropcopy_client._decode import decode
 from dropcopy_client._journal import Journal
 from dropcopy_client._messages import utc_from_ns
 from dropcopy_client.positions._book import PositionBook
+from dropcopy_client.positions._history import SqliteFillHistory, has_book_tables
 
 __all__ = ["ProgressCallback", "is_journal", "iter_log_messages", "replay_journal", "replay_log"]
 
@@ -56,36 +61,98 @@ def replay_journal(
     trade_date: dt.date | None = None,
     multipliers: Mapping[str, Decimal | int | str] | None = None,
     progress: ProgressCallback | None = None,
+    fast: bool = True,
 ) -> PositionBook:
     """The book rebuilt from a journal (``<data_dir>/journal.sqlite``), opened read-only.
 
     Safe while a client is writing the journal (SQLite WAL): the replay sees the messages that were committed
     when it started. ``trade_date`` gives the book of that one trade date (see :class:`PositionBook`).
+
+    When the journal holds the book's own tables the book is rebuilt from them and only the messages after
+    them are decoded; ``fast=False`` decodes every message instead (the same result, slower).
+    ``progress(done, total)`` counts journal messages either way.
     """
-    book = PositionBook(by_trade_date=by_trade_date, trade_date=trade_date, multipliers=multipliers)
+    config: dict[str, Any] = {
+        "by_trade_date": by_trade_date,
+        "trade_date": trade_date,
+        "multipliers": multipliers,
+    }
     journal = Journal.open_readonly(Path(path))
     try:
-        apply_journal(journal, book, progress=progress)
+        history = _book_tables(Path(path)) if fast else None
+        if history is None:
+            book = PositionBook(**config)
+            apply_journal(journal, book, progress=progress)
+            return book
+        # the history stays open with the book: it answers the lookups of anything applied later
+        book = PositionBook(history, **config)
+        total = journal.count() if progress is not None else 0
+        if progress is not None:
+            progress(0, total)
+        covered = book.load()
+        tail = journal.count(after_id=covered) if progress is not None else 0
+        if progress is not None:
+            progress(max(total - tail, 0), total)
+        apply_journal(journal, book, after=covered, progress=_offset(progress, total - tail, total))
+        return book
     finally:
         journal.close()
-    return book
 
 
-def apply_journal(journal: Journal, book: PositionBook, *, progress: ProgressCallback | None = None) -> int:
-    """Feed every journaled message, in arrival order, through ``decode`` into ``book``; returns the count.
+def _book_tables(path: Path) -> SqliteFillHistory | None:
+    """The book's tables in the journal at ``path``, read-only, or None when it has none."""
+    import sqlite3
 
-    The one replay path: ``replay_journal`` and a restarting client's book both use it.
+    probe = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        present = has_book_tables(probe)
+    finally:
+        probe.close()
+    return SqliteFillHistory.open_readonly(path) if present else None
+
+
+def _offset(progress: ProgressCallback | None, done: int, total: int) -> ProgressCallback | None:
+    """``progress`` for the tail of a replay: counts on from ``done`` out of ``total``."""
+    if progress is None:
+        return None
+    return lambda tail_done, tail_total: progress(done + tail_done, max(total, done + tail_total))
+
+
+#: journal rows fed to the book between two flushes (a batch, as the client feeds it)
+BATCH = 512
+
+
+def apply_journal(
+    journal: Journal,
+    book: PositionBook,
+    *,
+    after: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> int:
+    """Feed the journaled messages with row id above ``after`` (default: ``book.last_journal_id``, so all of
+    them for a fresh book), in arrival order, through ``decode`` into ``book``; returns how many.
+
+    Every event carries its journal row id (``journal_id``), and the book is flushed every :data:`BATCH`
+    messages and at the end, as the client does: a book with a :class:`SqliteFillHistory` writes its rows
+    as it goes. A restarting client calls ``book.load()`` and then this, for the rows its tables lack.
     """
-    total = journal.count() if progress is not None else 0
+    after = book.last_journal_id if after is None else after
+    total = journal.count(after_id=after) if progress is not None else 0
     if progress is not None:
         progress(0, total)
     done = 0
-    for row in journal.iter_messages():
-        for event in decode(row.raw, session=row.session, received_at=_utc_ns(row.received_ns)):
-            book.apply(event)
+    for row in journal.iter_messages(after_id=after):
+        received = _utc_ns(row.received_ns)
+        for event in decode(
+            row.raw, session=row.session, received_at=received, journal_id=row.row_id, replayed=True
+        ):
+            book.apply(event, snapshots=False)
         done += 1
+        if done % BATCH == 0:
+            book.flush()
         if progress is not None and done % PROGRESS_EVERY == 0:
             progress(done, max(total, done))
+    book.flush()
     if progress is not None:
         progress(done, max(total, done))
     return done
