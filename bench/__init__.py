@@ -8,7 +8,7 @@ Modules:
   forever) and its fast framing; ``sender``: the minimal FIX acceptor process that blasts, paces or
   generates it; ``receivers``: the bare QuickFIX baseline and the full SDK, each in its own process;
 * one module per measurement: ``throughput``, ``latency``, ``recovery``, ``footprint``, ``startup``,
-  ``breakdown`` (where the time goes) and ``experiments`` (candidate hot-path changes, patched in the
-  benchmark's own processes only);
+  ``breakdown`` (where the time goes), ``sinks`` (rows/s of the shipped sinks) and ``book`` (the position
+  book's path, memory and rebuild);
 * ``bench_decode``: the single-thread decode micro-benchmark (``python bench/bench_decode.py``).
 """

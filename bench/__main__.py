@@ -2,8 +2,7 @@
 
 Every measurement starts its own processes (sender, receiver, simulator) on 127.0.0.1, writes
 ``bench/results/<name>.json``, and the headline table is printed at the end and written to
-``bench/results/summary.json``. ``--only`` picks measurements; ``experiments`` (candidate hot-path changes,
-applied as patches inside the benchmark's own processes) runs only when asked for.
+``bench/results/summary.json``. ``--only`` picks measurements.
 """
 
 from __future__ import annotations
@@ -15,11 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-<<<<<<< HEAD
-from bench import breakdown, experiments, footprint, latency, recovery, sinks, startup, throughput
-=======
-from bench import book, breakdown, experiments, footprint, latency, recovery, startup, throughput
->>>>>>> wip/book
+from bench import book, breakdown, footprint, latency, recovery, sinks, startup, throughput
 from bench._common import RESULTS, OtherLoad, machine, write_json
 
 MEASUREMENTS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -30,16 +25,10 @@ MEASUREMENTS: dict[str, Callable[..., dict[str, Any]]] = {
     "startup": startup.run,
     "breakdown": breakdown.run,
     "book": book.run,
-    "experiments": experiments.run,
     "sinks": sinks.run,
 }
-<<<<<<< HEAD
-DEFAULT = ("startup", "throughput", "latency", "recovery", "breakdown", "footprint", "sinks")
-QUICK_DEFAULT = ("startup", "throughput", "latency", "recovery", "footprint", "sinks")
-=======
-DEFAULT = ("startup", "throughput", "latency", "recovery", "breakdown", "footprint", "book")
-QUICK_DEFAULT = ("startup", "throughput", "latency", "recovery", "footprint", "book")
->>>>>>> wip/book
+DEFAULT = ("startup", "throughput", "latency", "recovery", "breakdown", "footprint", "sinks", "book")
+QUICK_DEFAULT = ("startup", "throughput", "latency", "recovery", "footprint", "sinks", "book")
 
 #: the targets of the throughput issue (docs/performance.md); ratios are measured side by side in one run
 GOALS = {
@@ -183,7 +172,6 @@ def headline(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, st
                 "",
             )
         )
-<<<<<<< HEAD
     sk = results.get("sinks")
     if sk:
         for row in sk["postgres"]:
@@ -205,7 +193,6 @@ def headline(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, st
                     "",
                 )
             )
-=======
     bk = results.get("book")
     if bk:
         load = bk["load"]
@@ -231,21 +218,6 @@ def headline(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, st
             ),
             ("  largest GC pause while applying", f"{bk['gc_max_pause_ms']:.1f} ms", "", ""),
         ]
->>>>>>> wip/book
-    ex = results.get("experiments")
-    if ex:
-        for name, row in ex["variants"].items():
-            rows.append(
-                (
-                    f"experiment {name}",
-                    f"{_fmt(row['throughput_median'])} msg/s ({row.get('throughput_gain', 0):+.0%}); "
-                    f"p99.9 @1k {_us(row.get('p999@1000_median_us'))}; "
-                    f"p50/p99 @5k {_us(row.get('p50@5000_median_us'))}/{_us(row.get('p99@5000_median_us'))}; "
-                    f"recovery {row.get('recovery_seconds', float('nan')):.1f} s",
-                    "",
-                    "",
-                )
-            )
     return rows
 
 
@@ -264,8 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (CI-like check, ~2 minutes)")
     parser.add_argument(
         "--only",
-        help=f"comma-separated measurements (default: {','.join(DEFAULT)}; with --quick without "
-        "breakdown; experiments only when named)",
+        help=f"comma-separated measurements (default: {','.join(DEFAULT)}; with --quick without breakdown)",
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="directory for the JSON results")
     parser.add_argument("--footprint-messages", type=int, help="messages for the footprint run")

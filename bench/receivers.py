@@ -274,10 +274,6 @@ def _sdk(conn: Connection, port: int, spec: dict[str, Any]) -> None:
     )
     data_dir = Path(spec["data_dir"])
     client = DropCopyClient(client_config(port, data_dir, spec.get("key_file")))
-    if spec.get("patches"):
-        from bench import experiments
-
-        experiments.apply(spec["patches"], client)
     clock = time.time_ns
     hit = counter.hit
     samples = counter.samples

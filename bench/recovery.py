@@ -113,7 +113,6 @@ def _run(gap: int, overrides: dict[str, Any], *, live: bool) -> dict[str, Any]:
                 "key_file": str(key_file),
                 "recovery": True,
                 "timeout": 300,
-                "patches": overrides.get("patches", []),
             }
             rx = Child(receivers.sdk, port, spec, name="receiver-sdk")
             rx.expect("ready", 60)

@@ -102,6 +102,7 @@ from dropcopy_client.positions._history import (
     TRADE_DATE,
     TRADE_ID,
     FillHistory,
+    FillHistoryError,
     MemoryFillHistory,
     Row,
 )
@@ -816,7 +817,9 @@ class PositionBook:
         updated either way. With a :class:`SqliteFillHistory` the event's row is durable after :meth:`flush`.
         """
         if self._unloaded:
-            raise RuntimeError("this book's history already holds rows: call load() before applying more")
+            raise FillHistoryError(
+                "this book's history already holds rows: call book.load() before applying more"
+            )
         # acquire/release rather than ``with``: half the cost, on every event
         self._lock.acquire()
         try:

@@ -40,9 +40,13 @@ INTERNAL = {
     "into a rejection",
     "_Fail": "the decoder's internal reason, always turned into MessageError or DecodeError",
     "ProtocolError": "the engine pipe's framing error, handled inside the engine process bridge",
+    "Failed": "certify's failed check, caught by the scenario runner and written into the report",
 }
 #: raise sites of builtins that are internal control flow, by file (caught where they are raised)
-INTERNAL_SITES = {("testing/_simulator.py", "OSError"): "the simulator's reader loop, caught by the loop"}
+INTERNAL_SITES = {
+    ("testing/_simulator.py", "OSError"): "the simulator's reader loop, caught by the loop",
+    ("_client.py", "KeyboardInterrupt"): "a SIGINT no client takes does what Python's default would",
+}
 
 
 def _tree() -> list[tuple[int, str, str | None]]:

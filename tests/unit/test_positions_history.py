@@ -401,7 +401,7 @@ def test_load_needs_a_fresh_book_and_comes_before_applying_more() -> None:
     with pytest.raises(ValueError, match="fresh book"):
         book.load()
     again = PositionBook(book.history)
-    with pytest.raises(RuntimeError, match="call load"):
+    with pytest.raises(FillHistoryError, match=r"call book\.load\(\)"):
         again.apply(fill)
     seen: list[int] = []
     again.load(progress=seen.append)

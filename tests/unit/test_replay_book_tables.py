@@ -42,7 +42,7 @@ def entries(outers: list[bytes], first: int = 0) -> list[JournalEntry]:
                 received_ns=1_790_000_000_000_000_000 + i,
                 raw=raw,
                 msg_type="8",
-                dedupe_key=dedupe_key_for(exec_id, "M2L000N", i, str(i), "8"),
+                dedupe_key=dedupe_key_for(exec_id, f"{US}:G", "M2L000N", i, str(i), "8"),
                 exec_id=exec_id,
             )
         )
