@@ -91,7 +91,13 @@ from dropcopy_client.errors import (
     LogonTimeout,
     SessionError,
 )
-from dropcopy_client.positions import Position, PositionBook
+from dropcopy_client.positions import (
+    FillHistory,
+    MemoryFillHistory,
+    Position,
+    PositionBook,
+    SqliteFillHistory,
+)
 from dropcopy_client.positions._replay import apply_journal
 from dropcopy_client.positions._touched import touched_positions
 
@@ -147,6 +153,8 @@ class DropCopyClient:
         self.journal: Journal | None = None
         #: the position book fed by this client's stream (read it from any thread with ``snapshot()``)
         self.book = book if book is not None else PositionBook(multipliers=config.positions.multipliers)
+        #: the client's own book keeps its fill history in the journal's file ([positions] history)
+        self._own_book = book is None
         self._specs = self._build_specs(config, today=today, env=env)
         self._health = {spec.name: SessionHealth(spec.group, spec.name) for spec in self._specs.values()}
         self._status_lock = threading.Lock()
@@ -538,15 +546,38 @@ class DropCopyClient:
         if wait is not None:
             self.wait_logged_on(wait)
 
+    def _open_book(self, journal: Journal) -> None:
+        """Rebuild the book before any live traffic: from its own rows in the journal's file when it keeps
+        them there (no decoding), then the journaled messages those rows do not cover."""
+        book = self.book
+        if self._own_book:
+            history: FillHistory = (
+                SqliteFillHistory(journal.path, autocheckpoint=False)
+                if self.config.positions.history == "journal"
+                else MemoryFillHistory()
+            )
+            book._restart(history)
+        started = time.monotonic()
+        loaded = 0
+        if book.needs_load:
+            book.load()
+            loaded = book.history.last_row_id
+        count = apply_journal(journal, book, after=book.last_journal_id if self._own_book else 0)
+        if loaded or count:
+            log.info(
+                "position book rebuilt in %.1f s: %d rows of its own, %d journaled messages decoded",
+                time.monotonic() - started,
+                loaded,
+                count,
+            )
+
     def _start(self, data_dir: Path) -> None:
         self.journal = journal = Journal(data_dir / JOURNAL_FILE)
         now = dt.datetime.now(dt.UTC)
         self._next_boundary = self.schedule.next_boundary(now)
         ledger = Ledger(journal.max_ledger_id() + 1)
         starts = self._open_ledger(journal, ledger, data_dir, now)
-        count = apply_journal(journal, self.book)
-        if count:
-            log.info("position book rebuilt from %d journaled messages", count)
+        self._open_book(journal)
         tail = StreamTail(journal.max_id())
         groups = {name: spec.group for name, spec in self._specs.items()}
         replay_upto = tail.last_id
@@ -829,6 +860,12 @@ class DropCopyClient:
             for consumer in self._pending:
                 consumer.stopped = False
         self._hub = None
+        try:
+            self.book.flush()  # the writer flushes per batch; this is what a failed flush left behind
+        except Exception:
+            log.exception(
+                "position book: the last rows could not be written; the next start decodes them again"
+            )
         if self.journal is not None:
             self.journal.close()
             self.journal = None

@@ -163,6 +163,7 @@ class Ingest:
         self.journal = journal
         self.ledger = ledger
         self.book = book
+        self._book_failing = False
         self.hub = hub
         self.tail = tail
         self.sessions = sessions
@@ -479,6 +480,25 @@ class Ingest:
         log.warning("session %s: sequence numbers restart at 1 (epoch %d, %s)", name, runtime.epoch, why)
 
     # ------------------------------------------------------------------------------------------ after commit
+    def _flush_book(self) -> None:
+        """The book's rows of this batch, after the journal committed it. A failure costs nothing durable:
+        the rows stay pending for the next flush, and a restart decodes whatever the book's rows lack."""
+        try:
+            self.book.flush()
+        except Exception as exc:
+            if not self._book_failing:
+                log.error(
+                    "position book: writing its rows to %s failed (%s); positions stay right in memory, the "
+                    "rows are written again with the next batch",
+                    getattr(self.book.history, "path", "its history"),
+                    exc,
+                )
+            self._book_failing = True
+            return
+        if self._book_failing:
+            log.info("position book: rows written again")
+            self._book_failing = False
+
     def _after_commit(self, out: _Batch, ids: list[int]) -> None:
         for gap in out.lost:
             self.sessions[gap.session].lost = True
@@ -502,6 +522,7 @@ class Ingest:
             _stamp(event, journal_id)
             published.append((journal_id, event))
             positions += self.book.apply(event, snapshots=want_positions)
+        self._flush_book()
         self.tail.publish(published)
         with self._status_lock:
             for name, count in out.messages.items():

@@ -177,11 +177,15 @@ class PositionsConfig:
 
     ``multipliers`` maps a product (55 Symbol, e.g. ``"ES"``) to its contract multiplier: with it a position's
     ``realized_value`` is money, not price points. ``accounts``, when not empty, limits ``dropcopy positions``
-    and ``dropcopy eod`` to those accounts (the journal keeps every fill).
+    and ``dropcopy eod`` to those accounts (the journal keeps every fill). ``history`` is where the live book
+    keeps its fill history: ``"journal"`` (the default: rows in the journal's file, running totals in RAM, so
+    memory does not grow with the fills, and a restart rebuilds the book from those rows without decoding)
+    or ``"memory"`` (every fill in RAM, rebuilt by decoding the journal at start).
     """
 
     multipliers: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_decimal_map)
     accounts: tuple[str, ...] = ()
+    history: Literal["journal", "memory"] = "journal"
 
 
 @attrs.frozen
@@ -391,11 +395,12 @@ def config_from_dict(
     )
 
 
-_POSITIONS_KEYS = {"multipliers", "accounts"}
+_POSITIONS_KEYS = {"multipliers", "accounts", "history"}
 
 
 def positions_from_dict(raw: Any, where: str = "[positions]") -> PositionsConfig:
-    """Validate a ``[positions]`` table: ``multipliers = {"ES" = 50}``, ``accounts = ["ACCT1"]``."""
+    """Validate a ``[positions]`` table: ``multipliers = {"ES" = 50}``, ``accounts = ["ACCT1"]``,
+    ``history = "journal"``."""
     _no_unknown(raw, _POSITIONS_KEYS, where)
     multipliers_raw = raw.get("multipliers", {})
     if not isinstance(multipliers_raw, dict):
@@ -411,7 +416,13 @@ def positions_from_dict(raw: Any, where: str = "[positions]") -> PositionsConfig
         raise ConfigError(
             f'{where} accounts = {accounts_raw!r}: must be a list of account names (1), e.g. ["ACCT1", "ACCT2"]'
         )
-    return PositionsConfig(multipliers=multipliers, accounts=tuple(accounts_raw))
+    history = raw.get("history", "journal")
+    if history not in ("journal", "memory"):
+        raise ConfigError(
+            f'{where} history = {history!r}: expected "journal" (fills kept in the journal\'s file, the '
+            'default) or "memory" (every fill in RAM)'
+        )
+    return PositionsConfig(multipliers=multipliers, accounts=tuple(accounts_raw), history=history)
 
 
 def parse_multiplier(value: object, where: str) -> Decimal:

@@ -809,6 +809,21 @@ class PositionBook:
         self._now = 0  # id of the row being applied: every lookup sees the history up to it
         self._lock = threading.Lock()
 
+    def _restart(self, history: FillHistory) -> None:
+        """Forget everything and start again on ``history`` (the client does this at each start, before it
+        loads the book from its rows; holders of this object keep a valid reference)."""
+        old = self.history
+        with self._lock:
+            keep = (self.by_trade_date, self.trade_date, self._multipliers)
+        PositionBook.__init__(self, history, by_trade_date=keep[0], trade_date=keep[1], multipliers=keep[2])
+        if old is not history:
+            old.close()
+
+    @property
+    def needs_load(self) -> bool:
+        """Whether the history already holds rows this book has not loaded (call :meth:`load` first)."""
+        return self._unloaded
+
     # ------------------------------------------------------------------------------------------ feeding
     def apply(self, event: object, *, snapshots: bool = True) -> list[Position]:
         """Apply one event; returns the positions it changed (empty for duplicates and non-trade events).

@@ -15,6 +15,7 @@ import pytest
 from dropcopy_client._journal import Journal
 from dropcopy_client._wire import parse_frame
 from dropcopy_client.config import ClientConfig
+from dropcopy_client.positions import SqliteFillHistory, replay_journal
 from dropcopy_client.testing import (
     BUY,
     ESZ6,
@@ -151,3 +152,9 @@ def test_kill_9_mid_burst_loses_nothing_and_doubles_nothing(tmp_path: Path) -> N
     assert crashed == sent  # zero lost, zero doubled, in sequence order
     assert position >= BURST + 1  # the logon ack is 1, the burst 2..BURST+1, then logon acks and heartbeats
     assert resends >= 4  # every restart had to ask for what reached QuickFIX but not the journal
+    # the book's own rows survived the kills too: rebuilt from them it is the book decoded from the journal
+    path = Path(config.data_dir) / "journal.sqlite"
+    fast, slow = replay_journal(path), replay_journal(path, fast=False)
+    assert isinstance(fast.history, SqliteFillHistory) and fast.history.count() >= BURST
+    assert [p.to_dict() for p in fast.snapshot()] == [p.to_dict() for p in slow.snapshot()]
+    assert fast.snapshot()[0].fill_count == BURST
