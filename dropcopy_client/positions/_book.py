@@ -967,6 +967,26 @@ class PositionBook:
             ledger = self._ledgers.get((account, security_id, date))
             return self._snap(ledger) if ledger is not None else None
 
+    def find(
+        self, instrument: str, *, account: str | None = None, trade_date: dt.date | None = None
+    ) -> list[Position]:
+        """Positions by instrument as people name it: SecurityID (48), SecurityDesc (107, e.g. ``"ESZ6"``) or
+        Symbol (55, the product, e.g. ``"ES"``: every expiry of it); optionally of one account and, in a book
+        split by trade date, one date. Sorted like :meth:`snapshot`."""
+        date = _date_int(trade_date) if trade_date is not None else None
+        with self._lock:
+            ledgers = sorted(
+                (
+                    lg
+                    for lg in self._ledgers.values()
+                    if instrument in (lg.security_id, lg.security_desc, lg.symbol)
+                    and (account is None or lg.account == account)
+                    and (date is None or lg.trade_date == date)
+                ),
+                key=lambda lg: (lg.account, lg.security_id, lg.trade_date or 0),
+            )
+            return [self._snap(lg) for lg in ledgers]
+
     @property
     def exceptions(self) -> tuple[PositionException, ...]:
         """What the book could not apply (see :class:`PositionException`), in arrival order."""

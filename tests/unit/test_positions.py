@@ -606,3 +606,20 @@ def fill_id(inner: bytes) -> str:
 def feed_events(book: PositionBook, *events: object) -> None:
     for event in events:
         book.apply(event)
+
+
+def test_find_by_security_id_security_desc_or_symbol() -> None:
+    src = session()
+    book = PositionBook()
+    feed(
+        book,
+        src.order(ESZ6, account="ACCT1", side=BUY, qty=2, price="100").fill(2),
+        src.order(ESH7, account="ACCT1", side=SELL, qty=1, price="101").fill(1),
+        src.order(ESZ6, account="ACCT2", side=SELL, qty=3, price="99").fill(3),
+        src.order(ZNH7, account="ACCT1", side=BUY, qty=5, price="110").fill(5),
+    )
+    assert [(p.account, p.security_id) for p in book.find(ES)] == [("ACCT1", ES), ("ACCT2", ES)]
+    assert [(p.account, p.net_qty) for p in book.find("ESZ6")] == [("ACCT1", 2), ("ACCT2", -3)]
+    assert sorted(p.security_id for p in book.find("ES", account="ACCT1")) == sorted([ES, ESH])
+    assert [p.security_id for p in book.find("ZNH7", account="ACCT2")] == []
+    assert book.find("NQ") == []
