@@ -5,10 +5,10 @@ Writer stages (µs/message over the benchmark stream, best of 3): ``decode`` (th
 pure-Python one); ``journal_entry`` (the row built from the event); ``Journal.record`` per batch of 1, 8 and
 512; ``PositionBook.apply``; the whole writer (decode, sequence accounting, journal, book) in batches of 512.
 
-Engine thread (throughput of the blasting sender, CPU µs/message by thread): the bare baseline; with the
-SDK's Python ``LogFactory`` (a director call for every message); with ``toString()`` copies kept; with the
-copies handed to a second thread through a ``SimpleQueue``; with both. The last one is the SDK's engine side
-with a dispatcher that does nothing: the ceiling before any decoding.
+Engine thread (throughput of the blasting sender, CPU µs/message by thread): the bare baseline; with
+QuickFIX's C++ ``ScreenLog`` logging events, as the engine process runs it (the Python ``LogFactory`` of the
+in-process design is gone: it cost a director call per message); with ``toString()`` copies kept; with the
+copies handed to a second thread through a ``SimpleQueue``; with both.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from bench.throughput import run_pair
 
 ENGINE_VARIANTS: dict[str, dict[str, Any]] = {
     "bare fromApp": {},
-    "+ Python LogFactory": {"python_log": True},
+    "+ C++ ScreenLog (events)": {"screen_log": True},
     "+ toString copies": {"adapter": "copy"},
     "+ SimpleQueue hand-off": {"adapter": "queue"},
-    "+ hand-off + LogFactory": {"adapter": "queue", "python_log": True},
+    "+ hand-off + ScreenLog": {"adapter": "queue", "screen_log": True},
 }
 
 

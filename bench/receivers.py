@@ -196,12 +196,13 @@ def _baseline(conn: Connection, port: int, spec: dict[str, Any]) -> None:
         adapter or "", BareLatency if counter.latency else Bare
     )()
     store_factory = fix.FileStoreFactory(settings)
-    if spec.get("python_log"):
-        # The SDK's own LogFactory (a Python director called for every message in and out), doing nothing.
-        from dropcopy_client._engine._app import LogFactory
-
-        logs = LogFactory({}, lambda item: None, lambda name, text: None)
-        initiator = fix.ThreadedSocketInitiator(app, store_factory, settings, logs)
+    if spec.get("screen_log"):
+        # QuickFIX's C++ ScreenLog as the engine process runs it (events on, messages off; the settings text
+        # is the SDK's), writing to a standard output that goes nowhere here (a pipe the parent reads there).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+        initiator = fix.ThreadedSocketInitiator(app, store_factory, settings, fix.ScreenLogFactory(settings))
     else:
         initiator = fix.ThreadedSocketInitiator(app, store_factory, settings)
     initiator.start()
