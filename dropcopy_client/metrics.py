@@ -1,4 +1,5 @@
-"""Prometheus metrics of a running client, read at scrape time (``pip install 'dropcopy-client[metrics]'``).
+"""Prometheus metrics of a running client, read at scrape time (needs ``prometheus-client``: the ``metrics``
+extra, ``pip install -e '.[metrics]'`` from a checkout).
 
 Nothing is counted on the message path: :class:`ClientCollector` reads ``client.status()``,
 ``client.consumers()``, the position book's snapshot and the writer's small per-batch counters each time

@@ -14,6 +14,7 @@ from dropcopy_client.cli._exit import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from dropcopy_client.cli._format import progress_bar
 from dropcopy_client.config import load_config, sink_from_url
 from dropcopy_client.errors import ConfigError, SinkError
+from dropcopy_client.positions import PositionBook
 
 #: journals longer than this get a progress bar on stderr
 PROGRESS_THRESHOLD = 10_000
@@ -62,8 +63,9 @@ def export(
     Reads <data_dir>/journal.sqlite read-only, so it runs beside `dropcopy run`. A PostgreSQL sink commits
     its cursor with every batch: run the same command again after an interruption and it continues where it
     stopped; exporting to the sink a running client feeds (same name) only fills in what it lacks.
+    Positions are valued with the configuration's [positions] multipliers, as the running client values them.
     Exits 0 when everything up to the journal's last row was written, 1 when the sink failed, 2 on a
-    configuration error.
+    configuration error or a start (--after-id/--from) past what a sink with its own cursor already holds.
     """
     ctx = click.get_current_context()
     try:
@@ -97,6 +99,7 @@ def export(
                 groups=groups,
                 after_id=after_id,
                 since=since.replace(tzinfo=dt.UTC) if since is not None else None,
+                book=PositionBook(multipliers=config.positions.multipliers),
                 progress=progress,
             )
     except ExportError as exc:

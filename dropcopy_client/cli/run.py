@@ -95,7 +95,8 @@ _config_option = click.option(
     metavar="ADDR:PORT",
     envvar="DROPCOPY_METRICS",
     help="Serve Prometheus metrics on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9464; port 0: any free port, "
-    "named in status.json). Needs the metrics extra: pip install 'dropcopy-client[metrics]'.",
+    "named in status.json). Needs prometheus-client: pip install prometheus-client (from a checkout: "
+    "pip install -e '.[metrics]').",
 )
 def run(
     config_path: Path,
@@ -172,7 +173,8 @@ def _serve_metrics(client: DropCopyClient, address: str) -> Any:
         from dropcopy_client.metrics import ClientCollector, parse_address, serve
     except ImportError:
         raise ConfigError(
-            "--metrics needs prometheus-client, which is not installed: pip install 'dropcopy-client[metrics]'"
+            "--metrics needs prometheus-client, which is not installed: pip install prometheus-client "
+            "(from a checkout: pip install -e '.[metrics]')"
         ) from None
     host, port = parse_address(address)
     registry = CollectorRegistry()
@@ -406,7 +408,8 @@ def status(config_path: Path, as_json: bool) -> None:
     The live view comes from <data_dir>/status.json when its process is alive and wrote it within 10 s;
     otherwise each session's next sequence numbers are read from QuickFIX's store, with state "stopped".
     Exit codes: 0 running and healthy, 3 a session is locked out, 4 numbers were declared lost this trading
-    week (see `dropcopy audit`), 5 not running (checked in this order: 5, then 3, then 4).
+    week (see `dropcopy audit`), 5 not running (checked in this order: 5, then 3, then 4); 2 the
+    configuration is wrong.
     """
     ctx = click.get_current_context()
     try:

@@ -173,9 +173,16 @@ def workdir(tmp_path: Path) -> Iterator[Workdir]:
             client.stop()
         yield work
     finally:
-        for process in reversed(work.processes):
-            code = process.interrupt()
-            assert code == 0, f"{process.name} exited {code} on Ctrl-C:\n{process.output()[-3000:]}"
+        failed = []
+        for process in reversed(work.processes):  # all of them, before any is judged
+            try:
+                code = process.interrupt()
+            except AssertionError as exc:  # did not stop on Ctrl-C: killed
+                failed.append(str(exc))
+                continue
+            if code != 0:
+                failed.append(f"{process.name} exited {code} on Ctrl-C:\n{process.output()[-3000:]}")
+        assert not failed, "\n\n".join(failed)
 
 
 def run_page(page: str, work: Workdir) -> list[tuple[Snippet, str]]:
@@ -184,11 +191,19 @@ def run_page(page: str, work: Workdir) -> list[tuple[Snippet, str]]:
     running: list[Process] = []
 
     def stop_running() -> None:
+        # every process is stopped before any is judged: a failing one must not leave the others running
+        failed = []
         while running:
             process = running.pop()
-            code = process.interrupt()
-            assert code == 0, f"{process.name} exited {code} on Ctrl-C:\n{process.output()[-3000:]}"
+            try:
+                code = process.interrupt()
+            except AssertionError as exc:  # did not stop on Ctrl-C: killed
+                failed.append(str(exc))
+                continue
+            if code != 0:
+                failed.append(f"{process.name} exited {code} on Ctrl-C:\n{process.output()[-3000:]}")
             results.append((snippet_of[process.name], process.output()))
+        assert not failed, "\n\n".join(failed)
 
     snippet_of: dict[str, Snippet] = {}
     try:
