@@ -31,7 +31,7 @@ demo: $(STAMP)
 	$(BIN)/dropcopy demo
 
 test: $(STAMP) lint typecheck pg-server
-	$(BIN)/mkdocs build --strict --quiet
+	$(BIN)/mkdocs build --strict
 	$(BIN)/python -m pytest
 
 # The sink tests start their own PostgreSQL server (tests/sinks/conftest.py); this makes sure one is installed:
