@@ -6,7 +6,8 @@ filling up until the engine logs the session out). The client's handler samples 
 Afterwards the structures that grow are counted (position book, decode memos, engine queue) and gen-2 GC
 pauses reported. The journal left behind is then replayed in a fresh process:
 ``Journal.open_readonly(path).iter_messages()`` alone, with ``decode``, and with ``decode`` +
-``PositionBook.apply``. A last fresh process applies decoded fills to a new PositionBook under
+``PositionBook.apply``; and the whole journal as ``replay_journal`` rebuilds it from the book's own rows (what
+``dropcopy positions`` and a restart do). A last fresh process applies decoded fills to a new PositionBook under
 ``tracemalloc`` to price one fill in the book.
 """
 
@@ -71,7 +72,33 @@ def replay(path: Path, limit: int) -> dict[str, Any]:
         seconds = time.perf_counter() - started
         journal.close()
         out[stage] = {"messages": count, "seconds": seconds, "messages_per_second": count / seconds}
+    out["book_tables"] = rebuild(path)
     return out
+
+
+def rebuild(path: Path) -> dict[str, Any]:
+    """What ``dropcopy replay``/``positions`` and a restarting client do with this journal: the book from its own
+    rows (``PositionBook.load``), then the journal rows after them decoded. Messages/s over the whole journal."""
+    from dropcopy_client._journal import Journal
+    from dropcopy_client.positions import replay_journal
+
+    journal = Journal.open_readonly(path)
+    try:
+        messages = journal.count()
+    finally:
+        journal.close()
+    started = time.perf_counter()
+    book = replay_journal(path)
+    seconds = time.perf_counter() - started
+    rows = book.history.last_row_id
+    book.history.close()
+    return {
+        "messages": messages,
+        "book_rows": rows,
+        "seconds": seconds,
+        "messages_per_second": messages / seconds,
+        "positions": len(book.snapshot()),
+    }
 
 
 def _book_cost(conn: Connection, count: int) -> None:
