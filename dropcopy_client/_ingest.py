@@ -129,6 +129,11 @@ class SessionRuntime:
     resync_pending: int | None = None  #: a hole we asked the engine to fetch again
 
 
+#: the book's rows are written once this many wait after a batch (and every 0.2 s whatever waits): 64
+#: measured best (per batch: a second commit for every small batch; 512: a 3-5 ms write that shows in p99)
+BOOK_FLUSH_ROWS = 64
+
+
 class Ingest:
     """The writer thread and everything it owns while the client runs."""
 
@@ -288,6 +293,8 @@ class Ingest:
             and (self.hub.has_writes() or self._pending_lost)
         ):
             self.process([])
+        if not self.journal._closed:
+            self._flush_book()
 
     # ------------------------------------------------------------------------------------------ batches
     def process(self, records: list[tuple[Any, ...]]) -> None:
@@ -480,9 +487,13 @@ class Ingest:
         log.warning("session %s: sequence numbers restart at 1 (epoch %d, %s)", name, runtime.epoch, why)
 
     # ------------------------------------------------------------------------------------------ after commit
-    def _flush_book(self) -> None:
-        """The book's rows of this batch, after the journal committed it. A failure costs nothing durable:
-        the rows stay pending for the next flush, and a restart decodes whatever the book's rows lack."""
+    def _flush_book(self, *, pending: int = 0) -> None:
+        """The book's rows, in a transaction of their own after the journal's: once ``pending`` rows wait
+        (after a batch) and whatever waits every 0.2 s (``_idle``), so a trickle of small batches does not pay a
+        second commit each. A failure or a crash costs nothing durable: the rows stay pending for the next
+        flush, and a restart decodes the journal rows the book's rows lack."""
+        if self.book._unflushed < max(pending, 1):
+            return
         try:
             self.book.flush()
         except Exception as exc:
@@ -522,7 +533,6 @@ class Ingest:
             _stamp(event, journal_id)
             published.append((journal_id, event))
             positions += self.book.apply(event, snapshots=want_positions)
-        self._flush_book()
         self.tail.publish(published)
         with self._status_lock:
             for name, count in out.messages.items():
@@ -550,6 +560,7 @@ class Ingest:
             self._logout_seen(name, info, ns)
         for name, (hole, seq) in out.skips.items():
             self._skipped(name, hole, seq)
+        self._flush_book(pending=BOOK_FLUSH_ROWS)
 
     def _skipped(self, name: str, hole: int, seq: int) -> None:
         runtime = self.sessions[name]

@@ -82,8 +82,11 @@ def test_rows_the_book_never_wrote_are_decoded_from_the_journal(
     first.start(wait=15)
     half = len(msgs) // 2
     feed(first, sim, msgs[:half])
+    history = first.book.history
+    assert isinstance(history, SqliteFillHistory)
+    assert sim.wait_for(lambda: history.unflushed == 0, 5)  # the writer flushes what waits every 0.2 s
     assert first._ingest is not None
-    first._ingest._flush_book = lambda: None  # type: ignore[method-assign]  # as if every flush was lost
+    first._ingest._flush_book = lambda **_: None  # type: ignore[method-assign]  # as if every flush was lost
     first.book.flush = lambda: None  # type: ignore[method-assign]
     feed(first, sim, msgs[half:])
     live = book_of(first.book.snapshot())
