@@ -563,7 +563,9 @@ class DropCopyClient:
         if book.needs_load:
             book.load()
             loaded = book.history.last_row_id
-        count = apply_journal(journal, book, after=book.last_journal_id if self._own_book else 0)
+        # after what the book already holds: its own rows just loaded, or what it was fed before a restart of
+        # this client; a book passed in fresh gets the whole journal
+        count = apply_journal(journal, book, after=book.last_journal_id if self._own_book or loaded else 0)
         if loaded or count:
             log.info(
                 "position book rebuilt in %.1f s: %d rows of its own, %d journaled messages decoded",

@@ -130,3 +130,30 @@ def test_history_memory_keeps_every_fill_in_ram_and_writes_no_book_rows(
     finally:
         conn.close()
     assert not any(t.startswith("book_") for t in tables), tables
+
+
+def test_a_book_passed_in_with_its_own_history_is_loaded_and_fed_only_what_it_lacks(
+    make_client: Callable[..., DropCopyClient],
+    sim: Simulator,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from dropcopy_client.positions import PositionBook
+
+    msgs, _ = trading_day()
+    path = tmp_path / "my-book.sqlite"
+    first = make_client(book=PositionBook(SqliteFillHistory(path)))
+    first.start(wait=15)
+    feed(first, sim, msgs)
+    live = book_of(first.book.snapshot())
+    first.stop()
+
+    caplog.set_level(logging.INFO, logger="dropcopy_client")
+    second = make_client(book=PositionBook(SqliteFillHistory(path)))
+    second.start(wait=15)
+    try:
+        rebuilt = [r.getMessage() for r in caplog.records if "position book rebuilt" in r.getMessage()]
+        assert len(rebuilt) == 1 and ", 0 journaled messages decoded" in rebuilt[0], rebuilt
+        assert book_of(second.book.snapshot()) == live
+    finally:
+        second.stop()
