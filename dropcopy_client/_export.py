@@ -97,7 +97,7 @@ def export_journal(
             if not items:
                 break
             for _, event in items:
-                book.apply(event)
+                book.apply(event, snapshots=False)
             cursor = items[-1][0]
             if progress is not None:
                 progress(cursor, last)
@@ -108,7 +108,7 @@ def export_journal(
             if not items:
                 break
             for _, event in items:
-                book.apply(event)
+                book.apply(event, snapshots=False)
             events = tuple(e for _, e in items if since_utc is None or _received(e) >= since_utc)
             first, end = items[0][0], items[-1][0]
             batch = Batch(events, first, end, touched_positions(book, events), replayed=True)

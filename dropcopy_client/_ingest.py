@@ -492,7 +492,7 @@ class Ingest:
         (after a batch) and whatever waits every 0.2 s (``_idle``), so a trickle of small batches does not pay a
         second commit each. A failure or a crash costs nothing durable: the rows stay pending for the next
         flush, and a restart decodes the journal rows the book's rows lack."""
-        if self.book._unflushed < max(pending, 1):
+        if self.book.unflushed < max(pending, 1):
             return
         try:
             self.book.flush()

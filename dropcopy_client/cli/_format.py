@@ -7,12 +7,27 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import attrs
 import click
 
 from dropcopy_client._serialize import STREAM_KEYS, event_to_dict
+
+
+def config_option(
+    help: str = "The TOML configuration (or set DROPCOPY_CONFIG).",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The ``--config FILE`` option every command that reads a configuration takes (``config_path``)."""
+    return click.option(
+        "--config",
+        "config_path",
+        required=True,
+        envvar="DROPCOPY_CONFIG",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=help,
+    )
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: Sequence[int] = ()) -> str:

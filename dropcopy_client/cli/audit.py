@@ -12,20 +12,13 @@ from dropcopy_client._audit import STATES, SessionAudit, audit_journal
 from dropcopy_client._journal import JournalError
 from dropcopy_client._week import WeeklySchedule
 from dropcopy_client.cli._exit import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
-from dropcopy_client.cli._format import format_table
+from dropcopy_client.cli._format import config_option, format_table
 from dropcopy_client.config import load_config
 from dropcopy_client.errors import ConfigError
 
 
 @click.command()
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    envvar="DROPCOPY_CONFIG",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The TOML configuration (or set DROPCOPY_CONFIG).",
-)
+@config_option()
 @click.option(
     "--session", "sessions", multiple=True, help="Only this session (SENDERCOMP:segment); repeatable."
 )

@@ -23,7 +23,7 @@ import click
 from dropcopy_client._client import DropCopyClient
 from dropcopy_client._journal import Journal, JournalError
 from dropcopy_client.cli._exit import EXIT_CONFIG
-from dropcopy_client.cli._format import describe, position_table
+from dropcopy_client.cli._format import config_option, describe, position_table
 from dropcopy_client.config import ClientConfig, load_config
 from dropcopy_client.errors import ConfigError, KeyFileError, SimulatorError
 from dropcopy_client.testing import (
@@ -122,13 +122,8 @@ _TICKER: tuple[tuple[Instrument, str, str, str], ...] = (
 
 
 @click.command()
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    envvar="DROPCOPY_CONFIG",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The TOML configuration whose sessions to serve (or set DROPCOPY_CONFIG); loopback addresses only.",
+@config_option(
+    "The TOML configuration whose sessions to serve (or set DROPCOPY_CONFIG); loopback addresses only."
 )
 @click.option(
     "--interval",

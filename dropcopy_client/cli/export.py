@@ -11,7 +11,7 @@ import click
 from dropcopy_client._export import ExportError, export_journal
 from dropcopy_client._journal import JournalError
 from dropcopy_client.cli._exit import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
-from dropcopy_client.cli._format import progress_bar
+from dropcopy_client.cli._format import config_option, progress_bar
 from dropcopy_client.config import load_config, sink_from_url
 from dropcopy_client.errors import ConfigError, SinkError
 from dropcopy_client.positions import PositionBook
@@ -21,14 +21,7 @@ PROGRESS_THRESHOLD = 10_000
 
 
 @click.command()
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    envvar="DROPCOPY_CONFIG",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The TOML configuration (or set DROPCOPY_CONFIG): its data_dir holds the journal.",
-)
+@config_option("The TOML configuration (or set DROPCOPY_CONFIG): its data_dir holds the journal.")
 @click.option(
     "--sink",
     "url",

@@ -22,7 +22,7 @@ import click
 
 from dropcopy_client._journal import JournalError
 from dropcopy_client.cli._exit import EXIT_CONFIG, EXIT_FAILED
-from dropcopy_client.cli._format import format_table, position_table, progress_bar
+from dropcopy_client.cli._format import config_option, format_table, position_table, progress_bar
 from dropcopy_client.config import ClientConfig, PositionsConfig, load_config, parse_multiplier
 from dropcopy_client.errors import ConfigError
 from dropcopy_client.positions import (
@@ -44,14 +44,7 @@ PROGRESS_THRESHOLD: Final = 10_000
 #: decimal places shown for prices in text output (JSON and CSV carry the exact value)
 TEXT_PLACES: Final = 8
 
-_config_option = click.option(
-    "--config",
-    "config_path",
-    required=True,
-    envvar="DROPCOPY_CONFIG",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The TOML configuration (or set DROPCOPY_CONFIG).",
-)
+_config_option = config_option()
 _date_type = click.DateTime(formats=["%Y-%m-%d"])
 
 

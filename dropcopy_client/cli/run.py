@@ -41,7 +41,7 @@ from dropcopy_client.cli._exit import (
     EXIT_NOT_RUNNING,
     EXIT_OK,
 )
-from dropcopy_client.cli._format import describe, event_json, format_table
+from dropcopy_client.cli._format import config_option, describe, event_json, format_table
 from dropcopy_client.config import ClientConfig, load_config, sink_from_url
 from dropcopy_client.errors import ConfigError, KeyFileError
 
@@ -53,14 +53,7 @@ FRESH_SECONDS: Final = 10.0
 PUBLISH_SECONDS: Final = 1.0
 _SEQNUMS = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
 
-_config_option = click.option(
-    "--config",
-    "config_path",
-    required=True,
-    envvar="DROPCOPY_CONFIG",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The TOML configuration (or set DROPCOPY_CONFIG).",
-)
+_config_option = config_option()
 
 
 # ---------------------------------------------------------------------------------------------------- run

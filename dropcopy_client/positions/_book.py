@@ -820,6 +820,11 @@ class PositionBook:
             old.close()
 
     @property
+    def unflushed(self) -> int:
+        """Events applied since the last :meth:`flush` (their rows are not durable yet)."""
+        return self._unflushed
+
+    @property
     def needs_load(self) -> bool:
         """Whether the history already holds rows this book has not loaded (call :meth:`load` first)."""
         return self._unloaded
