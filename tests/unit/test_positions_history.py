@@ -74,8 +74,15 @@ class Traffic:
         # same first ExecID, prefixes ending in the same digit: the two sessions' ExecIDs share their last 9
         self.sessions = [
             ScriptedSession(clock=clock, trade_date="20261119", exec_id_prefix=84618),
+            # OrderIDs are unique across Globex: a second session numbering them from the same start would
+            # let a repeated mass action (a duplicate the journal drops, but a bare book applies) close the
+            # other session's order of the same number, something CME traffic never produces
             ScriptedSession(
-                clock=clock, trade_date="20261120", exec_id_prefix=94618, sender_comp_id="M2L000X"
+                clock=clock,
+                trade_date="20261120",
+                exec_id_prefix=94618,
+                sender_comp_id="M2L000X",
+                first_order_id=94778833500,
             ),
         ]
         self.orders: list[OrderFlow] = []
