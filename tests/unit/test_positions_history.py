@@ -16,7 +16,7 @@ from pathlib import Path
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dropcopy_client._decode import decode
@@ -247,6 +247,21 @@ def test_rows_of_a_book_for_every_date_rebuild_the_book_of_any_one_date(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(t=traffic, cut=st.integers(0, 100))
+@example(  # found by CI: a mass action repeated after the other session's order of the same OrderID
+    t=Traffic(
+        [
+            ("fill", 0),
+            ("fill", 0),
+            ("mass", 0),
+            ("fill", 0),
+            ("fill", 0),
+            ("partial", 0),
+            ("partial", 1),
+            ("dup", 155),
+        ]
+    ),
+    cut=0,
+)
 def test_a_restart_loads_the_rows_and_continues_where_they_end(
     t: Traffic, cut: int, files: Iterator[Path]
 ) -> None:
