@@ -73,38 +73,68 @@ SKEW_WORTH_SAYING = 5.0
 
 def journal_entry(name: str, ns: int, data: bytes, event: object) -> JournalEntry:
     """The journal row for one decoded (or undecodable) message."""
+    if isinstance(event, ExecutionReport):  # nearly every message: built positionally, no detours
+        delivery = event.delivery
+        exec_id = event.exec_id
+        day = event.trade_date
+        return JournalEntry(
+            name,
+            delivery.seq_num,
+            ns,
+            data,
+            "8",
+            # (an empty ExecID, which the decoder never yields, would be no key at all, as dedupe_key_for says)
+            "E:" + exec_id
+            if exec_id
+            else _source_dedupe_key(name, event, None, "8")
+            if exec_id is None
+            else None,
+            exec_id,
+            event.account,
+            event.security_id,
+            None if day is None else _date_text(day),
+            delivery.poss_dup,
+            delivery.poss_resend,
+        )
     if isinstance(event, MessageError):
         seq = event.delivery.seq_num if event.delivery is not None else 0
         return JournalEntry(name, seq, ns, redact(data), "?", None)
     delivery = event.delivery  # type: ignore[attr-defined]
-    source = event.source  # type: ignore[attr-defined]
-    exec_id: str | None = None
-    account: str | None = None
-    security_id: str | None = None
-    trade_date: str | None = None
-    if isinstance(event, ExecutionReport):
-        msg_type, exec_id = "8", event.exec_id
-        account, security_id = event.account, event.security_id
-        day = event.trade_date
-        trade_date = f"{day.year:04d}{day.month:02d}{day.day:02d}" if day is not None else None
-    else:
-        msg_type = event.msg_type if isinstance(event, UnknownMessage) else _MSG_TYPES.get(type(event), "?")
-    # the source header only matters to the dedupe key when there is no ExecID
-    sent = source.sending_time.isoformat() if exec_id is None and source.sending_time is not None else None
+    msg_type = event.msg_type if isinstance(event, UnknownMessage) else _MSG_TYPES.get(type(event), "?")
     return JournalEntry(
-        session=name,
-        seq=delivery.seq_num,
-        received_ns=ns,
-        raw=data,
-        msg_type=msg_type,
-        dedupe_key=dedupe_key_for(exec_id, name, source.sender_comp_id, source.seq_num, sent, msg_type),
-        exec_id=exec_id,
-        account=account,
-        security_id=security_id,
-        trade_date=trade_date,
-        poss_dup=delivery.poss_dup,
-        poss_resend=delivery.poss_resend,
+        name,
+        delivery.seq_num,
+        ns,
+        data,
+        msg_type,
+        _source_dedupe_key(name, event, None, msg_type),
+        None,
+        None,
+        None,
+        None,
+        delivery.poss_dup,
+        delivery.poss_resend,
     )
+
+
+def _source_dedupe_key(name: str, event: Any, exec_id: str | None, msg_type: str) -> str | None:
+    """The dedupe key of a message without ExecID: its source header (see ``dedupe_key_for``)."""
+    source = event.source
+    sent = source.sending_time.isoformat() if source.sending_time is not None else None
+    return dedupe_key_for(exec_id, name, source.sender_comp_id, source.seq_num, sent, msg_type)
+
+
+#: yyyymmdd text of the trade dates seen (a handful a week)
+_DATE_TEXT: dict[dt.date, str] = {}
+
+
+def _date_text(day: dt.date) -> str:
+    text = _DATE_TEXT.get(day)
+    if text is None:
+        text = f"{day.year:04d}{day.month:02d}{day.day:02d}"
+        if len(_DATE_TEXT) < 4096:
+            _DATE_TEXT[day] = text
+    return text
 
 
 def _stamp(event: object, journal_id: int) -> None:
@@ -323,11 +353,13 @@ class Ingest:
                 received_at=utc_from_ns(ns),
                 uncertain=runtime.uncertain,
             )
-            pairs: list[tuple[object, JournalEntry]] = [
-                (event, journal_entry(name, ns, data, event)) for event in events
-            ]
+            pairs: list[tuple[object, JournalEntry]] = []
+            for event in events:
+                entry = journal_entry(name, ns, data, event)
+                pairs.append((event, entry))
+                if entry.dedupe_key is not None:
+                    keys.append(entry.dedupe_key)
             decoded[i] = pairs
-            keys.extend(entry.dedupe_key for _, entry in pairs if entry.dedupe_key is not None)
         dirty, dead = self.hub.take_writes()
         ledger.begin()
         out = _Batch()
@@ -529,10 +561,16 @@ class Ingest:
         published: list[tuple[int, object]] = []
         want_positions = self.hub.wants(Position)
         positions: list[Position] = []
+        apply = self.book.apply
         for (event, _), journal_id in zip(out.journaled, ids, strict=True):
-            _stamp(event, journal_id)
+            if isinstance(event, ExecutionReport):  # _stamp's common case, inline
+                object.__setattr__(event.delivery, "journal_id", journal_id)
+            else:
+                _stamp(event, journal_id)
             published.append((journal_id, event))
-            positions += self.book.apply(event, snapshots=want_positions)
+            changed = apply(event, snapshots=want_positions)
+            if changed:
+                positions += changed
         self.tail.publish(published)
         with self._status_lock:
             for name, count in out.messages.items():
