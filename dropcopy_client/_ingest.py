@@ -54,7 +54,7 @@ from dropcopy_client._recovery import (
 )
 from dropcopy_client._stats import IngestStats
 from dropcopy_client._wire import redact
-from dropcopy_client.positions import Position, PositionBook
+from dropcopy_client.positions import Position, PositionBook, SqliteFillHistory
 
 log = logging.getLogger("dropcopy_client")
 
@@ -159,8 +159,9 @@ class SessionRuntime:
     resync_pending: int | None = None  #: a hole we asked the engine to fetch again
 
 
-#: the book's rows are written once this many wait after a batch (and every 0.2 s whatever waits): 64
-#: measured best (per batch: a second commit for every small batch; 512: a 3-5 ms write that shows in p99)
+#: the book's rows are written once this many wait (and every 0.2 s whatever waits): 64 measured best (every
+#: batch: three more pages in every small commit; 512: a 3-5 ms write that shows in p99). Rows in the journal's
+#: file (the client's default) go into the next journal transaction; a history of its own commits on its own.
 BOOK_FLUSH_ROWS = 64
 
 
@@ -199,6 +200,8 @@ class Ingest:
         self.ledger = ledger
         self.book = book
         self._book_failing = False
+        self._history_checked: object = None
+        self._history_shared = False
         self.hub = hub
         self.tail = tail
         self.sessions = sessions
@@ -317,14 +320,31 @@ class Ingest:
             log.warning("trading week boundary (%s): every session's sequence numbers go back to 1", boundary)
             for name in self.names:
                 self.engine.new_week(name)
+        shared = self._book_in_journal()
         if (
             self.degraded is None
             and not self.journal._closed
-            and (self.hub.has_writes() or self._pending_lost)
+            and (self.hub.has_writes() or self._pending_lost or (shared and self.book.unflushed))
         ):
-            self.process([])
-        if not self.journal._closed:
+            self.process([])  # also writes the book's rows when they live in the journal's file
+        if not self.journal._closed and not shared:
             self._flush_book()
+
+    def _book_in_journal(self) -> bool:
+        """Is the book's history the journal's own file (the client's default)? Then its rows go into the
+        journal's transactions instead of commits of their own."""
+        history = self.book.history
+        if history is not self._history_checked:
+            self._history_checked = history
+            try:
+                self._history_shared = (
+                    isinstance(history, SqliteFillHistory)
+                    and not history.readonly
+                    and history.path.resolve() == self.journal.path.resolve()
+                )
+            except OSError:
+                self._history_shared = False
+        return self._history_shared
 
     # ------------------------------------------------------------------------------------------ batches
     def process(self, records: list[tuple[Any, ...]]) -> None:
@@ -363,6 +383,8 @@ class Ingest:
         dirty, dead = self.hub.take_writes()
         ledger.begin()
         out = _Batch()
+        book_rows: tuple[int, int, int] | None = None
+        shared = self._book_in_journal()
         began = time.perf_counter()
         try:
             with self.journal.transaction() as tx:
@@ -385,6 +407,9 @@ class Ingest:
                     tx.cursors(dirty)
                 for consumer, journal_id, event_type, error in dead:
                     tx.dead_letter(consumer, journal_id, event_type, error)
+                if shared and self.book.unflushed >= (1 if not records else BOOK_FLUSH_ROWS):
+                    # the rows of the batches published so far and the journal id they cover, in this commit
+                    book_rows = self.book._write_rows_into(tx.connection)
         except JournalError as exc:
             ledger.rollback()
             self.hub.give_back(dirty, dead)
@@ -393,6 +418,8 @@ class Ingest:
             self._degrade(exc, len(records))
             return
         self.stats.journal_write.observe(time.perf_counter() - began)
+        if book_rows is not None:
+            self.book._rows_written(book_rows)
         self._pending_lost = []
         self._after_commit(out, ids)
         if self._freeze_every:
@@ -598,7 +625,8 @@ class Ingest:
             self._logout_seen(name, info, ns)
         for name, (hole, seq) in out.skips.items():
             self._skipped(name, hole, seq)
-        self._flush_book(pending=BOOK_FLUSH_ROWS)
+        if not self._book_in_journal():
+            self._flush_book(pending=BOOK_FLUSH_ROWS)
 
     def _skipped(self, name: str, hole: int, seq: int) -> None:
         runtime = self.sessions[name]

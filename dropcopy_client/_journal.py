@@ -269,6 +269,12 @@ class Transaction:
         self._journal = journal
         self._conn = conn
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection the transaction is open on: for other tables of the same file that must commit with
+        the batch (the position book's rows, when its history is the journal's file)."""
+        return self._conn
+
     def known_keys(self, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` are already journaled (one indexed lookup per key, in chunks)."""
         wanted = list(dict.fromkeys(keys))

@@ -38,6 +38,7 @@ import bisect
 import datetime as dt
 import decimal
 import hashlib
+import sqlite3
 import threading
 from array import array
 from collections import Counter
@@ -105,6 +106,7 @@ from dropcopy_client.positions._history import (
     FillHistoryError,
     MemoryFillHistory,
     Row,
+    SqliteFillHistory,
 )
 
 ZERO = Decimal(0)
@@ -913,6 +915,24 @@ class PositionBook:
     def _flush(self) -> None:
         self.history.flush(self._last_journal_id)
         self._unflushed = 0
+
+    def _write_rows_into(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
+        """The client's writer: this book's pending rows and marker into the journal transaction ``conn`` holds
+        open (the history is a :class:`SqliteFillHistory` on the journal's file); pass the result to
+        :meth:`_rows_written` after the commit."""
+        history = self.history
+        assert isinstance(history, SqliteFillHistory)
+        with self._lock:
+            marker = self._last_journal_id
+            return history.write_into(conn, marker), marker, self._unflushed
+
+    def _rows_written(self, token: tuple[int, int, int]) -> None:
+        count, marker, applied = token
+        history = self.history
+        assert isinstance(history, SqliteFillHistory)
+        with self._lock:
+            history.written(count, marker)
+            self._unflushed = max(0, self._unflushed - applied)
 
     @property
     def last_journal_id(self) -> int:

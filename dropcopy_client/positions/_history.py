@@ -470,7 +470,8 @@ class SqliteFillHistory:
     The client passes its journal (``<data_dir>/journal.sqlite``): the book's rows then sit beside the raw
     messages, and a restart rebuilds the book from them (:meth:`PositionBook.load`). Open the journal
     *first* (it refuses a file that already has tables and no journal schema); this class opens a connection
-    of its own, and :meth:`flush` commits on it, after the journal committed the same batch on its own.
+    of its own, and :meth:`flush` commits on it; the client's writer instead puts the rows into its next journal
+    transaction (:meth:`write_into`), so they cost no commit of their own.
     Any standalone file works too (``WAL`` mode is switched on when the file is not in it yet).
 
     Rows are kept in RAM between :meth:`flush` calls only (the client flushes once per batch); nothing per
@@ -700,6 +701,35 @@ class SqliteFillHistory:
         advance = last_journal_id > self._last_journal_id
         if not self._pending and not advance:
             return
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            count = self._insert_pending(conn, last_journal_id)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self.written(count, last_journal_id)
+
+    def write_into(self, conn: sqlite3.Connection, last_journal_id: int) -> int:
+        """Insert the recorded rows and ``last_journal_id`` through ``conn``: a connection to this same file
+        with a write transaction open (the client's journal transaction, so a batch costs one commit, not two,
+        and the two connections do not keep invalidating each other's page cache). Returns how many rows it
+        wrote: pass that to :meth:`written` once the transaction has committed; until then nothing here
+        changes, so a rollback costs nothing (the rows stay recorded for the next try)."""
+        if self.readonly:
+            raise FillHistoryError(f"{self.path}: opened read-only: its rows are never written")
+        return self._insert_pending(conn, last_journal_id)
+
+    def written(self, count: int, last_journal_id: int) -> None:
+        """The first ``count`` recorded rows and ``last_journal_id`` are durable (see :meth:`write_into`)."""
+        del self._pending[:count]
+        self._pending_ids = None
+        if last_journal_id > self._last_journal_id:
+            self._last_journal_id = last_journal_id
+
+    def _insert_pending(self, conn: sqlite3.Connection, last_journal_id: int) -> int:
         groups: dict[int, list[Row]] = {}
         for row in self._pending:
             key = _statement(row)
@@ -707,23 +737,12 @@ class SqliteFillHistory:
             if group is None:
                 group = groups[key] = []
             group.append(row)
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for key, rows in groups.items():
-                sql, pick = _STATEMENTS[key]
-                conn.executemany(sql, map(pick, rows))
-            if advance:
-                conn.execute(_META, ("last_journal_id", last_journal_id))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        self._pending = []
-        self._pending_ids = None
-        if advance:
-            self._last_journal_id = last_journal_id
+        for key, rows in groups.items():
+            sql, pick = _STATEMENTS[key]
+            conn.executemany(sql, map(pick, rows))
+        if last_journal_id > self._last_journal_id:
+            conn.execute(_META, ("last_journal_id", last_journal_id))
+        return len(self._pending)
 
     @property
     def unflushed(self) -> int:
