@@ -334,7 +334,8 @@ def _sdk(conn: Connection, port: int, spec: dict[str, Any]) -> None:
             process(records)
 
         ingest.process = counted  # type: ignore[method-assign]
-    conn.send(("ready", {"rss_start": rss_start, "rss_logged_on": rss_logged_on}))
+    engine_pid = client._engine.pid if client._engine is not None else None
+    conn.send(("ready", {"rss_start": rss_start, "rss_logged_on": rss_logged_on, "engine_pid": engine_pid}))
     before = thread_cpu()
     started = time.perf_counter()
     counter.done.wait(spec.get("timeout", 600))

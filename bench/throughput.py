@@ -10,6 +10,7 @@ and discards.
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,18 @@ from bench import receivers, sender
 from bench._common import Child
 
 SIZES = {"quick": 20_000, "full": 150_000}
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):  # exited, not reaped yet
+                    return
+        except OSError:
+            return  # gone
+        time.sleep(0.02)
 
 
 def run_pair(
@@ -34,6 +47,7 @@ def run_pair(
     """
     tx = Child(sender.serve, sender_spec, name=f"sender-{sender_spec['mode']}")
     rx: Child | None = None
+    ready: Any = {}
     try:
         port = tx.expect("port", 600)
         target = receivers.baseline if receiver == "baseline" else receivers.sdk
@@ -54,6 +68,11 @@ def run_pair(
     finally:
         if rx is not None:
             rx.finish()
+            # a receiver stopped without its clean stop leaves its engine process to die on its own: wait, so
+            # that removing the data_dir (the engine's store files) does not race with it
+            engine_pid = ready.get("engine_pid") if isinstance(ready, dict) else None
+            if engine_pid:
+                _wait_gone(engine_pid, 15.0)
         tx.finish()
     count = done["count"]
     elapsed = (done["last_ns"] - sent["first_write_ns"]) / 1e9 if done["last_ns"] else float("nan")
