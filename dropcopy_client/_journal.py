@@ -227,15 +227,9 @@ _INSERT_MESSAGE = (
     "security_id, trade_date, poss_dup, poss_resend, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _INSERT_DUPLICATE = "INSERT INTO duplicates (session, epoch, seq, received_ns, dedupe_key) VALUES (?,?,?,?,?)"
-_INSERT_LEDGER = (
-    "INSERT INTO ledger (id, session, epoch, begin, end, state, cause, at_ns) VALUES (?,?,?,?,?,?,?,?)"
-)
-# A row that grows keeps its id, session, epoch and begin (only its end moves): updating just the columns outside
-# ledger_by_session leaves that index's page alone, one WAL page fewer in every small commit than REPLACE's
-# delete-and-insert
 _WRITE_LEDGER = (
-    f"{_INSERT_LEDGER} ON CONFLICT (id) DO UPDATE SET end = excluded.end, state = excluded.state, "
-    "cause = excluded.cause, at_ns = excluded.at_ns"
+    "INSERT OR REPLACE INTO ledger (id, session, epoch, begin, end, state, cause, at_ns) "
+    "VALUES (?,?,?,?,?,?,?,?)"
 )
 _SET_SESSION = (
     "INSERT INTO sessions (session, last_seq, epoch, updated_ns, highest_seen) VALUES (?,?,?,?,?) "
@@ -501,7 +495,7 @@ class Journal:
         rows = conn.execute("SELECT session, epoch, last_seq FROM sessions WHERE last_seq > 0").fetchall()
         for session, epoch, last_seq in rows:
             conn.execute(
-                _INSERT_LEDGER,
+                _WRITE_LEDGER.replace("INSERT OR REPLACE", "INSERT"),
                 (None, session, epoch, 1, last_seq, State.LEGACY.value, "journal schema 1", now),
             )
         conn.execute("UPDATE sessions SET highest_seen = last_seq")
