@@ -77,18 +77,19 @@ def journal_entry(name: str, ns: int, data: bytes, event: object) -> JournalEntr
         delivery = event.delivery
         exec_id = event.exec_id
         day = event.trade_date
+        if exec_id:
+            key: str | None = "E:" + exec_id
+        elif exec_id is None:
+            key = _source_dedupe_key(name, event, "8")
+        else:
+            key = None  # an empty ExecID (the decoder never yields one): no key, as dedupe_key_for says
         return JournalEntry(
             name,
             delivery.seq_num,
             ns,
             data,
             "8",
-            # (an empty ExecID, which the decoder never yields, would be no key at all, as dedupe_key_for says)
-            "E:" + exec_id
-            if exec_id
-            else _source_dedupe_key(name, event, None, "8")
-            if exec_id is None
-            else None,
+            key,
             exec_id,
             event.account,
             event.security_id,
@@ -107,7 +108,7 @@ def journal_entry(name: str, ns: int, data: bytes, event: object) -> JournalEntr
         ns,
         data,
         msg_type,
-        _source_dedupe_key(name, event, None, msg_type),
+        _source_dedupe_key(name, event, msg_type),
         None,
         None,
         None,
@@ -117,11 +118,11 @@ def journal_entry(name: str, ns: int, data: bytes, event: object) -> JournalEntr
     )
 
 
-def _source_dedupe_key(name: str, event: Any, exec_id: str | None, msg_type: str) -> str | None:
+def _source_dedupe_key(name: str, event: Any, msg_type: str) -> str | None:
     """The dedupe key of a message without ExecID: its source header (see ``dedupe_key_for``)."""
     source = event.source
     sent = source.sending_time.isoformat() if source.sending_time is not None else None
-    return dedupe_key_for(exec_id, name, source.sender_comp_id, source.seq_num, sent, msg_type)
+    return dedupe_key_for(None, name, source.sender_comp_id, source.seq_num, sent, msg_type)
 
 
 #: yyyymmdd text of the trade dates seen (a handful a week)

@@ -922,9 +922,12 @@ class PositionBook:
         :meth:`_rows_written` after the commit."""
         history = self.history
         assert isinstance(history, SqliteFillHistory)
-        with self._lock:
+        with (
+            self._lock
+        ):  # as in flush(): the marker under the lock, the write without it (readers never wait)
             marker = self._last_journal_id
-            return history.write_into(conn, marker), marker, self._unflushed
+            applied = self._unflushed
+        return history.write_into(conn, marker), marker, applied
 
     def _rows_written(self, token: tuple[int, int, int]) -> None:
         count, marker, applied = token
