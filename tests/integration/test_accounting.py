@@ -233,8 +233,12 @@ def test_a_frame_quickfix_can_never_parse_is_declared_lost_with_its_bytes_and_th
         assert lost.raw is not None and b"\x0134=%d\x01" % bad in lost.raw  # the bytes kept, for the record
         got = wait_fills(seen, 5)
         assert [f.exec_id for f in got] == exec_ids(before) + exec_ids(after)
+        # the session may still be logging on again after the give-up: a number it has seen but not yet
+        # accounted for is the gap being recovered, not a hole; it must close (a hole that stays fails here)
+        sim.wait_for(lambda: audit(tmp_path / "data").ok, 30)
         result = audit(tmp_path / "data")
-        assert result.ok and result.counts["lost"] == 1
+        assert result.ok, result
+        assert result.counts["lost"] == 1
 
 
 # ---------------------------------------------------------------------------------------------- journal failure
