@@ -194,6 +194,8 @@ def run(quick: bool, **overrides: Any) -> dict[str, Any]:
                 "rss_logged_on_mb": ready["rss_logged_on"] / 1e6,
                 "rss_end_mb": done["rss_bytes"] / 1e6,
                 "rss_growth_mb": (done["rss_bytes"] - ready["rss_logged_on"]) / 1e6,
+                # of that growth, what the first 10% took (caches warming): the slopes below start after it
+                "rss_warm_up_mb": (settled[0][1] - ready["rss_logged_on"]) / 1e6 if settled else 0.0,
                 "rss_growth_mb_per_million": _slope(settled),  # bytes per message = MB per million
                 "rss_growth_mb_per_million_first_half": _slope(settled[: half + 1]),
                 "rss_growth_mb_per_million_second_half": _slope(settled[half:]),

@@ -5,8 +5,7 @@
   sender thread writes them to the socket in batches: a lone message at once (the sender wakes on it), and
   under load whatever queued while the previous batch was written, up to ``BATCH`` records. For ``HOT``
   seconds after a frame the sender polls every ``LINGER`` seconds instead of sleeping, so a busy session's
-  messages do not each pay a wake-up (measured: the engine's CPU per message fell from ~56 to ~39 µs and
-  the SDK's throughput from 0.30x to 0.44-0.50x the bare receiver on the 2-core bench box). When more than
+  messages do not each pay a wake-up (docs/performance.md has the measurements). When more than
   ``high`` records wait (the user's process is not keeping up) it calls ``on_high`` -- the engine process
   logs every session out, so CME keeps the messages and nothing is dropped -- and ``on_low`` once the
   backlog is under ``low``.

@@ -111,3 +111,27 @@ def test_the_high_mark_holds_and_the_low_mark_releases(pair: tuple[socket.socket
         assert not outbox.held
     finally:
         outbox.close()
+
+
+def test_a_trickle_inside_the_linger_arrives_whole_and_the_sender_then_sleeps_until_woken(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    """Records put while the sender polls after a frame (the HOT window) are sent without a wake-up; once
+    the window has passed the sender sleeps on its event again, and a later record still wakes it."""
+    outbox = Outbox(pair[0], high=10**9, low=0, on_high=lambda n: None, on_low=lambda n: None)
+    receiver = Receiver(pair[1])
+    outbox.start()
+    try:
+        for i in range(200):  # each put right after the previous record was sent: inside the window
+            outbox.put(("t", i))
+            receiver.wait(i + 1)
+        assert [r[1] for r in receiver.records] == list(range(200))
+        deadline = time.monotonic() + 5
+        while not outbox._sleeping:  # the window passed with nothing to send: asleep on the event
+            assert time.monotonic() < deadline, "the sender never went back to sleep"
+            time.sleep(0.001)
+        outbox.put(("late",))
+        receiver.wait(201)
+        assert receiver.records[-1] == ("late",)
+    finally:
+        outbox.close()
