@@ -227,9 +227,15 @@ _INSERT_MESSAGE = (
     "security_id, trade_date, poss_dup, poss_resend, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _INSERT_DUPLICATE = "INSERT INTO duplicates (session, epoch, seq, received_ns, dedupe_key) VALUES (?,?,?,?,?)"
+_INSERT_LEDGER = (
+    "INSERT INTO ledger (id, session, epoch, begin, end, state, cause, at_ns) VALUES (?,?,?,?,?,?,?,?)"
+)
+# A row that grows keeps its id, session, epoch and begin (SessionLedger._row), so an existing row's update
+# sets only the columns that can change: none of them is in ledger_by_session, and SQLite leaves the index
+# alone (INSERT OR REPLACE deleted and re-inserted the row and its index entry: a WAL page more per commit)
 _WRITE_LEDGER = (
-    "INSERT OR REPLACE INTO ledger (id, session, epoch, begin, end, state, cause, at_ns) "
-    "VALUES (?,?,?,?,?,?,?,?)"
+    f"{_INSERT_LEDGER} ON CONFLICT (id) DO UPDATE SET end = excluded.end, state = excluded.state, "
+    "cause = excluded.cause, at_ns = excluded.at_ns"
 )
 _SET_SESSION = (
     "INSERT INTO sessions (session, last_seq, epoch, updated_ns, highest_seen) VALUES (?,?,?,?,?) "
@@ -495,7 +501,7 @@ class Journal:
         rows = conn.execute("SELECT session, epoch, last_seq FROM sessions WHERE last_seq > 0").fetchall()
         for session, epoch, last_seq in rows:
             conn.execute(
-                _WRITE_LEDGER.replace("INSERT OR REPLACE", "INSERT"),
+                _INSERT_LEDGER,
                 (None, session, epoch, 1, last_seq, State.LEGACY.value, "journal schema 1", now),
             )
         conn.execute("UPDATE sessions SET highest_seen = last_seq")

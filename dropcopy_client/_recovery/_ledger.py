@@ -44,8 +44,9 @@ class State(enum.Enum):
 
 @attrs.frozen
 class LedgerRow:
-    """One contiguous range of numbers in one state. Rows are written with INSERT OR REPLACE by ``id``: a
-    range that grows keeps its id, so the ledger stays a handful of rows per session and week."""
+    """One contiguous range of numbers in one state. Rows are upserted by ``id``: a range that grows keeps its
+    id (and its session, epoch and begin; only ``end`` moves), so the ledger stays a handful of rows per
+    session and week."""
 
     id: int
     session: str
