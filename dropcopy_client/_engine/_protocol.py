@@ -31,7 +31,6 @@ from __future__ import annotations
 import pickle
 import socket
 import struct
-from collections.abc import Iterator
 from typing import Any, Final
 
 APP: Final = 0
@@ -85,24 +84,27 @@ class FrameReader:
     def __init__(self) -> None:
         self._buf = bytearray()
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
         self._buf += data
 
-    def frames(self) -> Iterator[Any]:
+    def frames(self) -> list[Any]:
+        """The frames complete so far, in order (unpickled straight from the buffer, without a copy)."""
         buf = self._buf
         start = 0
         size = len(buf)
-        while size - start >= 4:
-            (length,) = _HEADER.unpack_from(buf, start)
-            if length > MAX_FRAME:
-                raise ProtocolError(f"frame of {length} bytes announced (limit {MAX_FRAME})")
-            if size - start - 4 < length:
-                break
-            body = bytes(buf[start + 4 : start + 4 + length])
-            start += 4 + length
-            yield pickle.loads(body)
+        out: list[Any] = []
+        with memoryview(buf) as view:
+            while size - start >= 4:
+                (length,) = _HEADER.unpack_from(buf, start)
+                if length > MAX_FRAME:
+                    raise ProtocolError(f"frame of {length} bytes announced (limit {MAX_FRAME})")
+                if size - start - 4 < length:
+                    break
+                out.append(pickle.loads(view[start + 4 : start + 4 + length]))
+                start += 4 + length
         if start:
             del buf[:start]
+        return out
 
 
 def recv_frames(sock: socket.socket, reader: FrameReader, bufsize: int = 1 << 20) -> list[Any] | None:
@@ -111,4 +113,4 @@ def recv_frames(sock: socket.socket, reader: FrameReader, bufsize: int = 1 << 20
     if not data:
         return None
     reader.feed(data)
-    return list(reader.frames())
+    return reader.frames()

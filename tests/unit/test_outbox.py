@@ -1,7 +1,9 @@
-"""The engine's hand-off buffer: order, immediate wake-up when idle, batching under load, high/low marks."""
+"""The engine's hand-off buffer: order, immediate wake-up when idle, batching under load, high/low marks;
+the frame reader on the other end."""
 
 from __future__ import annotations
 
+import pickle
 import socket
 import threading
 import time
@@ -10,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from dropcopy_client._engine._hub import Outbox
-from dropcopy_client._engine._protocol import FrameReader, recv_frames
+from dropcopy_client._engine._protocol import _HEADER, FrameReader, ProtocolError, recv_frames
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -135,3 +137,28 @@ def test_a_trickle_inside_the_linger_arrives_whole_and_the_sender_then_sleeps_un
         assert receiver.records[-1] == ("late",)
     finally:
         outbox.close()
+
+
+def test_frame_reader_reassembles_frames_cut_anywhere_from_a_reused_receive_buffer() -> None:
+    """The user's process reads into one buffer it reuses (``recv_into``): what the reader keeps of a
+    partial frame must be a copy, so overwriting the buffer with the next chunk cannot corrupt it."""
+    frames = [
+        ("batch", [(0, 0, seq, seq * 10, f"35=8\x0134={seq}\x01" * (seq % 7 + 1))]) for seq in range(1, 41)
+    ]
+    wire = b"".join(_HEADER.pack(len(body)) + body for body in (pickle.dumps(f, protocol=5) for f in frames))
+    for chunk in (1, 3, 17, 64, 1000, len(wire)):
+        reader = FrameReader()
+        buffer = bytearray(chunk)
+        view = memoryview(buffer)
+        got: list[object] = []
+        for start in range(0, len(wire), chunk):
+            piece = wire[start : start + chunk]
+            buffer[: len(piece)] = piece
+            reader.feed(view[: len(piece)])
+            got += reader.frames()
+            buffer[:] = b"\xff" * chunk  # the next recv_into overwrites it
+        assert got == frames, chunk
+    reader = FrameReader()
+    reader.feed(_HEADER.pack(0xFFFFFFFF) + b"x")
+    with pytest.raises(ProtocolError, match="frame of 4294967295 bytes announced"):
+        reader.frames()
