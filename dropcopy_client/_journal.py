@@ -27,6 +27,7 @@ Readers -- consumers behind the live tail, the CLI, replay, audit -- open their 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -36,7 +37,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, NoReturn
 
 import attrs
 
@@ -268,6 +269,12 @@ def lost_notice_raw(
     return json.dumps(record, sort_keys=True).encode("utf-8")
 
 
+@functools.lru_cache(maxsize=64)
+def _known_sql(count: int) -> str:
+    """The lookup of ``count`` keys (the same text for the same count: sqlite3 reuses its prepared statement)."""
+    return f"SELECT dedupe_key FROM messages WHERE dedupe_key IN ({','.join('?' * count)})"
+
+
 class Transaction:
     """What one batch writes, inside ``BEGIN IMMEDIATE .. COMMIT`` (see :meth:`Journal.transaction`)."""
 
@@ -285,10 +292,10 @@ class Transaction:
         """Which of ``keys`` are already journaled (one indexed lookup per key, in chunks)."""
         wanted = list(dict.fromkeys(keys))
         found: set[str] = set()
+        execute = self._conn.execute
         for i in range(0, len(wanted), _IN_CHUNK):
             chunk = wanted[i : i + _IN_CHUNK]
-            sql = f"SELECT dedupe_key FROM messages WHERE dedupe_key IN ({','.join('?' * len(chunk))})"
-            found.update(key for (key,) in self._conn.execute(sql, chunk))
+            found.update(key for (key,) in execute(_known_sql(len(chunk)), chunk))
         return found
 
     def insert(self, entries: Sequence[JournalEntry], epochs: dict[str, int]) -> list[int]:
@@ -339,6 +346,53 @@ class Transaction:
             "INSERT INTO dead_letters (consumer, journal_id, event_type, error, at_ns) VALUES (?,?,?,?,?)",
             (consumer, journal_id, event_type, error, time.time_ns()),
         )
+
+
+class _Scope:
+    """The context manager of :meth:`Journal.transaction` (a class, not a generator: it runs once per batch,
+    so per message at low rates)."""
+
+    __slots__ = ("_conn", "_journal", "_next_id")
+
+    def __init__(self, journal: Journal, conn: sqlite3.Connection) -> None:
+        self._journal = journal
+        self._conn = conn
+        self._next_id = 0
+
+    def __enter__(self) -> Transaction:
+        journal = self._journal
+        journal._lock.acquire()
+        self._next_id = journal._next_id
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:
+            self._fail(exc)
+        return Transaction(journal, self._conn)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is not None:
+            self._fail(exc)
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException as error:
+            self._fail(error)
+        self._journal._lock.release()
+
+    def _fail(self, exc: BaseException) -> NoReturn:
+        """Roll back, give the ids back, release the lock; raise ``exc`` again (SQLite's as JournalError)."""
+        journal, conn = self._journal, self._conn
+        try:
+            journal._next_id = self._next_id
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+        finally:
+            journal._lock.release()
+        if isinstance(exc, sqlite3.Error):
+            raise JournalError(f"{journal.path}: write failed: {exc}") from exc
+        raise exc
 
 
 class Journal:
@@ -520,25 +574,11 @@ class Journal:
             raise JournalError(f"{self.path}: journal was opened read-only")
         return self._conn
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """One ``BEGIN IMMEDIATE .. COMMIT``. Any exception rolls everything back (ids included) and is raised
-        again as :class:`JournalError` naming the file (disk full, I/O error, locked database, ...)."""
-        conn = self._writable()
-        with self._lock:
-            next_id = self._next_id
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                yield Transaction(self, conn)
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                self._next_id = next_id
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise JournalError(f"{self.path}: write failed: {exc}") from exc
-                raise
+    def transaction(self) -> _Scope:
+        """One ``BEGIN IMMEDIATE .. COMMIT`` (``with journal.transaction() as tx:``). Any exception rolls
+        everything back (ids included) and is raised again as :class:`JournalError` naming the file (disk full,
+        I/O error, locked database, ...)."""
+        return _Scope(self, self._writable())
 
     def record(self, entries: Sequence[JournalEntry], epochs: dict[str, int] | None = None) -> list[bool]:
         """Journal the entries whose idempotency key is new (the first of equal keys wins), in one transaction;
