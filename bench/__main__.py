@@ -288,11 +288,13 @@ def main(argv: list[str] | None = None) -> int:
         result["mode"] = mode
         result["wall_seconds"] = round(time.monotonic() - began, 1)
         result["other_load_cores"] = load.cores()
+        result["steal_cores"] = load.steal_cores()
         write_json(name, result, args.results)
         if "error" not in result:
             results[name] = result
         print(
-            f"   {name}: {result['wall_seconds']} s, other load {result['other_load_cores']} cores",
+            f"   {name}: {result['wall_seconds']} s, other load {result['other_load_cores']} cores "
+            f"(of which steal {result['steal_cores']})",
             flush=True,
         )
     rows = headline(results)
@@ -301,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "total_seconds": round(time.monotonic() - started, 1),
         "other_load_cores": {name: r.get("other_load_cores") for name, r in results.items()},
+        "steal_cores": {name: r.get("steal_cores") for name, r in results.items()},
         "table": [dict(zip(("measure", "figure", "goal", "verdict"), row, strict=True)) for row in rows],
     }
     # A subset run (--only) must not overwrite the table of the last complete run.

@@ -206,20 +206,40 @@ class OtherLoad:
     """CPU used by everything else on the machine while a measurement ran, in cores (noise indicator).
 
     System-wide busy time from /proc/stat minus this process and its reaped children (every measurement's
-    processes are joined before it ends, so their CPU is counted as ours).
+    processes are joined before it ends, so their CPU is counted as ours). It includes the VM's steal time,
+    which :meth:`steal_cores` reports on its own.
     """
 
     def __init__(self) -> None:
         self._busy = self._system_busy()
+        self._steal = self._system_steal()
         self._ours = self._our_cpu()
         self._wall = time.monotonic()
 
     @staticmethod
-    def _system_busy() -> float:
+    def _cpu_fields() -> list[int]:
         with open("/proc/stat", encoding="ascii") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
+            return [int(x) for x in f.readline().split()[1:]]
+
+    @classmethod
+    def _system_busy(cls) -> float:
+        fields = cls._cpu_fields()
         idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
         return (sum(fields[:8]) - idle) / _TICK
+
+    @classmethod
+    def _system_steal(cls) -> float:
+        """CPU time the hypervisor ran other guests while this VM had work (``steal`` in /proc/stat)."""
+        fields = cls._cpu_fields()
+        return fields[7] / _TICK if len(fields) > 7 else 0.0
+
+    def steal_cores(self) -> float:
+        """Cores' worth of steal since construction: part of :meth:`cores`, shown apart because on a shared VM
+        it slows every process of a measurement, not only the bare or the SDK side."""
+        wall = time.monotonic() - self._wall
+        if wall <= 0:
+            return 0.0
+        return round(max(self._system_steal() - self._steal, 0.0) / wall, 2)
 
     @staticmethod
     def _our_cpu() -> float:
